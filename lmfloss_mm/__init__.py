@@ -1,0 +1,19 @@
+"""lmfloss-mm: class-imbalance losses, datasets and tools for MMPretrain.
+
+Importing this package registers, in MMPretrain's registries:
+
+* ``MODELS``: ``SoftmaxFocalLoss``, ``LDAMLoss``, ``LMFLoss``;
+* ``HOOKS``: ``SetClassCountsHook`` (fills ``cls_num_list='auto'``);
+* ``DATASETS``: ``HAM10000``, ``ISIC2019``, ``ODIR5K``;
+* ``METRICS``: ``ImbalancedClsMetric``;
+
+and makes MMEngine's local checkpoint loader work on torch >= 2.6
+(see :mod:`lmfloss_mm.runner.checkpoint`).  Configs enable it with::
+
+    custom_imports = dict(imports=['lmfloss_mm'], allow_failed_imports=False)
+"""
+from .version import __version__
+from . import runner  # noqa: F401  (patches checkpoint loading first)
+from . import datasets, engine, evaluation, models  # noqa: F401
+
+__all__ = ['__version__']

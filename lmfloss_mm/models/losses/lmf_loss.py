@@ -1,0 +1,129 @@
+"""Large-margin-aware focal (LMF) loss."""
+from typing import Optional, Sequence, Union
+
+import torch
+from mmpretrain.registry import MODELS
+
+from .ldam_loss import LDAMLoss
+from .softmax_focal_loss import softmax_focal_loss
+from .utils import (OFFICIAL_MAX_M, autocast_disabled, check_reduction,
+                    float32_logits, prepare_target, reduce_loss,
+                    normalize_by_class_weight)
+
+
+@MODELS.register_module()
+class LMFLoss(LDAMLoss):
+    r"""Large-margin-aware focal loss (Sadi et al., arXiv 2212.12741).
+
+    .. math::
+
+        \mathcal{L}_{LMF} = \lambda_{LDAM}\,\mathcal{L}_{LDAM}
+                          + \lambda_{focal}\,\mathcal{L}_{focal}
+
+    with :math:`\mathcal{L}_{LDAM}` as in :class:`LDAMLoss` and
+    :math:`\mathcal{L}_{focal} = -a_y (1 - p_y)^\gamma \log p_y` computed per
+    sample on the *unshifted, unscaled* logits (:class:`SoftmaxFocalLoss`).
+
+    The defaults reproduce the official code (``Adnan-Sadi/LMFLOSS``):
+    ``ldam_weight=1.5`` (the paper's and code's ``alpha``, on LDAM),
+    ``focal_weight=1.0`` (``beta``, on focal), ``gamma=1.5``, ``max_m=0.5``,
+    ``s=30`` and the margin vector :math:`\Delta` reused as the class weights
+    of *both* terms. As there, the LDAM term is a class-weight-normalised
+    mean (``F.cross_entropy(weight=w)``) and the focal term a plain mean over
+    the batch, so the focal term is effectively scaled by weights <= max_m.
+    The public copy ``SanaNazari/LMFLoss`` swaps the two weights (its
+    ``alpha`` scales focal) and computes its focal term from the batch-mean
+    cross-entropy, which removes the per-sample focusing; neither is done
+    here.
+
+    Args:
+        cls_num_list (list[int] | str): training samples per class, or
+            ``'auto'``. Defaults to ``'auto'``.
+        ldam_weight (float): weight of the LDAM term (``alpha`` in the
+            official code). Defaults to 1.5.
+        focal_weight (float): weight of the focal term (``beta`` in the
+            official code). Defaults to 1.0.
+        gamma (float): focal focusing parameter. Defaults to 1.5.
+        max_m (float): largest LDAM margin. Defaults to 0.5.
+        s (float): LDAM logit scale. Defaults to 30.
+        class_weight (list[float] | str, optional): class weights of both
+            terms: ``'margins'`` (default, official), ``'bwcce'``, a list of C
+            floats, or None.
+        normalize_class_weight (bool): LDAM term: divide by the batch's class
+            weights (PyTorch convention). Defaults to True (official).
+        focal_normalize_class_weight (bool): the same for the focal term.
+            Defaults to False (official: plain batch mean).
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+            Defaults to ``'mean'``.
+        loss_weight (float): multiplier of the whole loss. Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 cls_num_list: Union[Sequence[int], str] = 'auto',
+                 ldam_weight: float = 1.5,
+                 focal_weight: float = 1.0,
+                 gamma: float = 1.5,
+                 max_m: float = OFFICIAL_MAX_M,
+                 s: float = 30.0,
+                 class_weight: Optional[Union[Sequence[float],
+                                              str]] = 'margins',
+                 normalize_class_weight: bool = True,
+                 focal_normalize_class_weight: bool = False,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0):
+        if gamma < 0 or ldam_weight < 0 or focal_weight < 0:
+            raise ValueError('LMFLoss: gamma, ldam_weight and focal_weight '
+                             f'must be >= 0, got gamma={gamma}, ldam_weight='
+                             f'{ldam_weight}, focal_weight={focal_weight}')
+        super().__init__(
+            cls_num_list=cls_num_list,
+            max_m=max_m,
+            s=s,
+            class_weight=class_weight,
+            normalize_class_weight=normalize_class_weight,
+            reduction=reduction,
+            loss_weight=loss_weight)
+        self.ldam_weight = float(ldam_weight)
+        self.focal_weight = float(focal_weight)
+        self.gamma = float(gamma)
+        self.focal_normalize_class_weight = focal_normalize_class_weight
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """Compute the loss.
+
+        Args:
+            cls_score (Tensor): ``(N, C)`` logits.
+            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets.
+            weight (Tensor, optional): ``(N,)`` sample weights.
+            avg_factor (float, optional): denominator of the mean.
+            reduction_override (str, optional): overrides ``reduction``.
+        """
+        check_reduction(reduction_override)
+        reduction = reduction_override or self.reduction
+        with autocast_disabled(cls_score):
+            logits = float32_logits(cls_score)
+            self._check_ready(logits.size(1))
+            target = prepare_target(label, logits.size(1), self._name)
+            loss = self.ldam_weight * self._weighted_loss(logits, target)
+            if self.focal_weight:
+                class_weight = self._class_weight_on(logits.device)
+                focal = softmax_focal_loss(logits, target, self.gamma,
+                                           class_weight)
+                if self.focal_normalize_class_weight and \
+                        class_weight is not None:
+                    focal = normalize_by_class_weight(focal, target,
+                                                      class_weight)
+                loss = loss + self.focal_weight * focal
+            loss = reduce_loss(loss, weight, reduction, avg_factor)
+        return self.loss_weight * loss
+
+    def extra_repr(self) -> str:
+        return (f'ldam_weight={self.ldam_weight}, '
+                f'focal_weight={self.focal_weight}, gamma={self.gamma}, '
+                + super().extra_repr())

@@ -1,0 +1,156 @@
+"""Multi-class (softmax) focal loss."""
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+
+from .utils import (ClassCountsMixin, autocast_disabled, check_reduction,
+                    float32_logits, prepare_target, reduce_loss,
+                    normalize_by_class_weight)
+
+
+def focal_modulation(log_prob: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``(1 - p) ** gamma`` from ``log p``, element-wise.
+
+    ``1 - p`` is computed as ``-expm1(log p)``, exact for ``p`` close to 1, and
+    clamped at the smallest normal float so that ``gamma < 1`` gives a zero
+    (not NaN) gradient at ``p = 1``.
+    """
+    if gamma == 0:
+        return torch.ones_like(log_prob)
+    one_minus_p = (-torch.expm1(log_prob)).clamp_min(
+        torch.finfo(log_prob.dtype).tiny)
+    return one_minus_p.pow(gamma)
+
+
+def softmax_focal_loss(cls_score: torch.Tensor,
+                       target: torch.Tensor,
+                       gamma: float,
+                       class_weight: Optional[torch.Tensor] = None
+                       ) -> torch.Tensor:
+    """Per-sample softmax focal loss (no reduction, no normalisation).
+
+    Args:
+        cls_score (Tensor): ``(N, C)`` float32 logits.
+        target (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets,
+            as returned by :func:`prepare_target`.
+        gamma (float): focusing parameter.
+        class_weight (Tensor, optional): ``(C,)`` per-class weights ``a``.
+
+    Returns:
+        Tensor: ``(N,)`` losses
+        ``-sum_j q_j a_j (1 - p_j) ** gamma * log p_j``.
+    """
+    log_prob = F.log_softmax(cls_score, dim=1)
+    if target.dim() == 1:
+        log_p_y = log_prob.gather(1, target[:, None]).squeeze(1)
+        loss = -focal_modulation(log_p_y, gamma) * log_p_y
+        if class_weight is not None:
+            loss = loss * class_weight[target]
+        return loss
+    coefficient = target if class_weight is None else target * class_weight
+    return -(coefficient * focal_modulation(log_prob, gamma) *
+             log_prob).sum(dim=1)
+
+
+@MODELS.register_module()
+class SoftmaxFocalLoss(ClassCountsMixin, nn.Module):
+    r"""Softmax focal loss for single-label multi-class classification.
+
+    .. math::
+
+        \mathcal{L}_i = -a_{y_i} (1 - p_{i,y_i})^{\gamma} \log p_{i,y_i},
+        \qquad p_i = \mathrm{softmax}(z_i)
+
+    The modulating factor is computed for every sample (Lin et al., 2017), not
+    on the batch-mean cross-entropy as in one public LMF copy.  MMPretrain's
+    own ``FocalLoss`` is the *sigmoid* (one-vs-rest) form; this is the form
+    used by the LMF and LDAM-DRW code.
+
+    For soft targets ``q`` (Mixup, CutMix, label smoothing) the loss is the
+    expectation of the hard loss under ``q``:
+    :math:`-\sum_j q_{ij} a_j (1 - p_{ij})^\gamma \log p_{ij}`; Mixup of two
+    images therefore gives exactly ``lam * FL(y_1) + (1 - lam) * FL(y_2)``.
+
+    Normalisation: with ``normalize_class_weight=False`` (default, as the
+    focal loss used by the official LMF code) ``reduction='mean'`` divides the
+    weighted sum by the batch size (MMPretrain's ``ClsHead`` passes
+    ``avg_factor=N``): :math:`\sum_i \omega_i l_i / N`.  With ``True`` every
+    sample's loss is divided by the batch mean of ``omega_i`` first, which
+    gives PyTorch's weighted mean :math:`\sum_i \omega_i l_i / \sum_i
+    \omega_i`.  ``omega_i = a_{y_i}`` (hard) or ``sum_j q_ij a_j`` (soft).
+
+    Args:
+        gamma (float): focusing parameter :math:`\gamma \ge 0`; 0 gives
+            (weighted) cross-entropy. Defaults to 2.0 (Lin et al.); the LMF
+            recipe uses 1.5.
+        class_weight (list[float] | str, optional): per-class weights ``a``:
+            None (unweighted), a list of C floats, ``'margins'`` (the official
+            LMF code's choice, ``0.5 * (n_min / n_j) ** (1/4)``) or
+            ``'bwcce'`` (``(1 - n_j / N) / (C - 1)``). The two schemes need
+            ``cls_num_list``. Defaults to None.
+        cls_num_list (list[int] | str, optional): training samples per class,
+            or ``'auto'`` to have :class:`SetClassCountsHook` fill them from
+            the training set. Only used by the class-weight schemes.
+            Defaults to None.
+        normalize_class_weight (bool): divide by the batch's class weights
+            (PyTorch convention) instead of the batch size. Defaults to False.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+            Defaults to ``'mean'``.
+        loss_weight (float): multiplier of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 gamma: float = 2.0,
+                 class_weight: Optional[Union[Sequence[float], str]] = None,
+                 cls_num_list: Optional[Union[Sequence[int], str]] = None,
+                 normalize_class_weight: bool = False,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0):
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f'SoftmaxFocalLoss: gamma must be >= 0, got '
+                             f'{gamma}')
+        check_reduction(reduction)
+        self.gamma = float(gamma)
+        self.normalize_class_weight = normalize_class_weight
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self._init_class_counts(cls_num_list, class_weight)
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """Compute the loss.
+
+        Args:
+            cls_score (Tensor): ``(N, C)`` logits.
+            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets.
+            weight (Tensor, optional): ``(N,)`` sample weights.
+            avg_factor (float, optional): denominator of the mean.
+            reduction_override (str, optional): overrides ``reduction``.
+        """
+        check_reduction(reduction_override)
+        reduction = reduction_override or self.reduction
+        with autocast_disabled(cls_score):
+            logits = float32_logits(cls_score)
+            self._check_ready(logits.size(1))
+            target = prepare_target(label, logits.size(1), self._name)
+            class_weight = self._class_weight_on(logits.device)
+            loss = softmax_focal_loss(logits, target, self.gamma,
+                                      class_weight)
+            if self.normalize_class_weight and class_weight is not None:
+                loss = normalize_by_class_weight(loss, target, class_weight)
+            loss = reduce_loss(loss, weight, reduction, avg_factor)
+        return self.loss_weight * loss
+
+    def extra_repr(self) -> str:
+        return (f'gamma={self.gamma}, class_weight={self.class_weight_spec!r}'
+                f', reduction={self.reduction!r}, '
+                f'loss_weight={self.loss_weight}')
