@@ -1,0 +1,3 @@
+from .imbalanced_cls_metric import ImbalancedClsMetric
+
+__all__ = ['ImbalancedClsMetric']

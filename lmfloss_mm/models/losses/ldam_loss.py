@@ -2,13 +2,13 @@
 from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from .utils import (OFFICIAL_MAX_M, ClassCountsMixin, autocast_disabled,
-                    check_reduction, float32_logits, ldam_margins,
-                    prepare_target, reduce_loss, normalize_by_class_weight)
+from .base import ClassCountsLoss
+from .margin_focal_nll import margin_focal_nll
+from .softmax_focal_loss import sample_class_weight
+from .utils import OFFICIAL_MAX_M, ldam_margins
 
 
 def ldam_loss(cls_score: torch.Tensor,
@@ -31,20 +31,16 @@ def ldam_loss(cls_score: torch.Tensor,
         ``-sum_j q_j w_j log softmax(s * (z - q * Delta))_j``.
     """
     if target.dim() == 1:
-        index = target[:, None]
-        shifted = cls_score.scatter_add(1, index, -margins[index])
-        log_prob = F.log_softmax(s * shifted, dim=1)
-        loss = -log_prob.gather(1, index).squeeze(1)
-        if class_weight is not None:
-            loss = loss * class_weight[target]
-        return loss
+        return margin_focal_nll(
+            cls_score, target, margins[target], s,
+            ldam_coef=sample_class_weight(cls_score, target, class_weight))
     log_prob = F.log_softmax(s * (cls_score - target * margins), dim=1)
     coefficient = target if class_weight is None else target * class_weight
     return -(coefficient * log_prob).sum(dim=1)
 
 
 @MODELS.register_module()
-class LDAMLoss(ClassCountsMixin, nn.Module):
+class LDAMLoss(ClassCountsLoss):
     r"""Label-distribution-aware margin loss (Cao et al., NeurIPS 2019).
 
     .. math::
@@ -89,6 +85,8 @@ class LDAMLoss(ClassCountsMixin, nn.Module):
         loss_weight (float): multiplier of the loss. Defaults to 1.0.
     """
 
+    requires_class_counts = True
+
     def __init__(self,
                  cls_num_list: Union[Sequence[int], str] = 'auto',
                  max_m: float = OFFICIAL_MAX_M,
@@ -97,66 +95,33 @@ class LDAMLoss(ClassCountsMixin, nn.Module):
                  normalize_class_weight: bool = True,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0):
-        super().__init__()
         if max_m <= 0 or s <= 0:
             raise ValueError(f'{type(self).__name__}: max_m and s must be > 0,'
                              f' got max_m={max_m}, s={s}')
-        check_reduction(reduction)
         self.max_m = float(max_m)
         self.s = float(s)
-        self.normalize_class_weight = normalize_class_weight
-        self.reduction = reduction
-        self.loss_weight = loss_weight
-        self.register_buffer('margins', None, persistent=False)
-        self._init_class_counts(cls_num_list, class_weight)
-
-    def _needs_counts(self, class_weight) -> bool:
-        return True
-
-    def _counts_reason(self, class_weight) -> str:
-        return 'the LDAM margin'
+        super().__init__(cls_num_list, class_weight, normalize_class_weight,
+                         reduction, loss_weight)
 
     def _scheme_kwargs(self) -> dict:
         return dict(max_m=self.max_m)
 
     def _counts_changed(self, counts: torch.Tensor) -> None:
-        self.margins = ldam_margins(counts, self.max_m).to(
-            self.class_counts.device)
+        self.register_buffer(
+            'margins',
+            ldam_margins(counts, self.max_m).to(self.class_counts.device),
+            persistent=False)
 
-    def _weighted_loss(self, logits, target):
+    def ldam_term(self, logits: torch.Tensor,
+                  target: torch.Tensor) -> torch.Tensor:
         """Per-sample LDAM loss, class-weight normalised if configured."""
-        class_weight = self._class_weight_on(logits.device)
-        loss = ldam_loss(logits, target, self.margins.to(logits.device),
-                         self.s, class_weight)
-        if self.normalize_class_weight and class_weight is not None:
-            loss = normalize_by_class_weight(loss, target, class_weight)
-        return loss
+        loss = ldam_loss(logits, target, self.margins.to(logits), self.s,
+                         self.class_weight_like(logits))
+        return self.normalized(loss, target, self.normalize_class_weight)
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): ``(N, C)`` logits.
-            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets.
-            weight (Tensor, optional): ``(N,)`` sample weights.
-            avg_factor (float, optional): denominator of the mean.
-            reduction_override (str, optional): overrides ``reduction``.
-        """
-        check_reduction(reduction_override)
-        reduction = reduction_override or self.reduction
-        with autocast_disabled(cls_score):
-            logits = float32_logits(cls_score)
-            self._check_ready(logits.size(1))
-            target = prepare_target(label, logits.size(1), self._name)
-            loss = self._weighted_loss(logits, target)
-            loss = reduce_loss(loss, weight, reduction, avg_factor)
-        return self.loss_weight * loss
+    def per_sample_loss(self, logits: torch.Tensor,
+                        target: torch.Tensor) -> torch.Tensor:
+        return self.ldam_term(logits, target)
 
     def extra_repr(self) -> str:
         return (f'max_m={self.max_m}, s={self.s}, '

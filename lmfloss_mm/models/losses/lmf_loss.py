@@ -5,10 +5,9 @@ import torch
 from mmpretrain.registry import MODELS
 
 from .ldam_loss import LDAMLoss
+from .margin_focal_nll import margin_focal_nll
 from .softmax_focal_loss import softmax_focal_loss
-from .utils import (OFFICIAL_MAX_M, autocast_disabled, check_reduction,
-                    float32_logits, prepare_target, reduce_loss,
-                    normalize_by_class_weight)
+from .utils import OFFICIAL_MAX_M
 
 
 @MODELS.register_module()
@@ -88,40 +87,23 @@ class LMFLoss(LDAMLoss):
         self.gamma = float(gamma)
         self.focal_normalize_class_weight = focal_normalize_class_weight
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): ``(N, C)`` logits.
-            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets.
-            weight (Tensor, optional): ``(N,)`` sample weights.
-            avg_factor (float, optional): denominator of the mean.
-            reduction_override (str, optional): overrides ``reduction``.
-        """
-        check_reduction(reduction_override)
-        reduction = reduction_override or self.reduction
-        with autocast_disabled(cls_score):
-            logits = float32_logits(cls_score)
-            self._check_ready(logits.size(1))
-            target = prepare_target(label, logits.size(1), self._name)
-            loss = self.ldam_weight * self._weighted_loss(logits, target)
-            if self.focal_weight:
-                class_weight = self._class_weight_on(logits.device)
-                focal = softmax_focal_loss(logits, target, self.gamma,
-                                           class_weight)
-                if self.focal_normalize_class_weight and \
-                        class_weight is not None:
-                    focal = normalize_by_class_weight(focal, target,
-                                                      class_weight)
-                loss = loss + self.focal_weight * focal
-            loss = reduce_loss(loss, weight, reduction, avg_factor)
-        return self.loss_weight * loss
+    def per_sample_loss(self, logits: torch.Tensor,
+                        target: torch.Tensor) -> torch.Tensor:
+        if target.dim() == 1:  # both terms in one fused call
+            return margin_focal_nll(
+                logits, target, self.margins.to(logits)[target], self.s,
+                self.gamma,
+                ldam_coef=self.sample_coefficient(
+                    logits, target, self.ldam_weight,
+                    self.normalize_class_weight),
+                focal_coef=self.sample_coefficient(
+                    logits, target, self.focal_weight,
+                    self.focal_normalize_class_weight))
+        loss = self.ldam_weight * self.ldam_term(logits, target)
+        focal = softmax_focal_loss(logits, target, self.gamma,
+                                   self.class_weight_like(logits))
+        return loss + self.focal_weight * self.normalized(
+            focal, target, self.focal_normalize_class_weight)
 
     def extra_repr(self) -> str:
         return (f'ldam_weight={self.ldam_weight}, '

@@ -2,27 +2,27 @@
 from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from .utils import (ClassCountsMixin, autocast_disabled, check_reduction,
-                    float32_logits, prepare_target, reduce_loss,
-                    normalize_by_class_weight)
+from .base import ClassCountsLoss
+from .margin_focal_nll import margin_focal_nll
+from .utils import one_minus_p
 
 
 def focal_modulation(log_prob: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``(1 - p) ** gamma`` from ``log p``, element-wise.
-
-    ``1 - p`` is computed as ``-expm1(log p)``, exact for ``p`` close to 1, and
-    clamped at the smallest normal float so that ``gamma < 1`` gives a zero
-    (not NaN) gradient at ``p = 1``.
-    """
+    """``(1 - p) ** gamma`` from ``log p``, element-wise."""
     if gamma == 0:
         return torch.ones_like(log_prob)
-    one_minus_p = (-torch.expm1(log_prob)).clamp_min(
-        torch.finfo(log_prob.dtype).tiny)
-    return one_minus_p.pow(gamma)
+    return one_minus_p(log_prob).pow(gamma)
+
+
+def sample_class_weight(logits: torch.Tensor, target: torch.Tensor,
+                        class_weight: Optional[torch.Tensor]) -> torch.Tensor:
+    """``(N,)`` class weight of each hard label (ones when unweighted)."""
+    if class_weight is None:
+        return logits.new_ones(target.size(0))
+    return class_weight[target]
 
 
 def softmax_focal_loss(cls_score: torch.Tensor,
@@ -43,20 +43,18 @@ def softmax_focal_loss(cls_score: torch.Tensor,
         Tensor: ``(N,)`` losses
         ``-sum_j q_j a_j (1 - p_j) ** gamma * log p_j``.
     """
-    log_prob = F.log_softmax(cls_score, dim=1)
     if target.dim() == 1:
-        log_p_y = log_prob.gather(1, target[:, None]).squeeze(1)
-        loss = -focal_modulation(log_p_y, gamma) * log_p_y
-        if class_weight is not None:
-            loss = loss * class_weight[target]
-        return loss
+        return margin_focal_nll(
+            cls_score, target, gamma=gamma,
+            focal_coef=sample_class_weight(cls_score, target, class_weight))
+    log_prob = F.log_softmax(cls_score, dim=1)
     coefficient = target if class_weight is None else target * class_weight
     return -(coefficient * focal_modulation(log_prob, gamma) *
              log_prob).sum(dim=1)
 
 
 @MODELS.register_module()
-class SoftmaxFocalLoss(ClassCountsMixin, nn.Module):
+class SoftmaxFocalLoss(ClassCountsLoss):
     r"""Softmax focal loss for single-label multi-class classification.
 
     .. math::
@@ -109,46 +107,18 @@ class SoftmaxFocalLoss(ClassCountsMixin, nn.Module):
                  normalize_class_weight: bool = False,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0):
-        super().__init__()
         if gamma < 0:
             raise ValueError(f'SoftmaxFocalLoss: gamma must be >= 0, got '
                              f'{gamma}')
-        check_reduction(reduction)
+        super().__init__(cls_num_list, class_weight, normalize_class_weight,
+                         reduction, loss_weight)
         self.gamma = float(gamma)
-        self.normalize_class_weight = normalize_class_weight
-        self.reduction = reduction
-        self.loss_weight = loss_weight
-        self._init_class_counts(cls_num_list, class_weight)
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): ``(N, C)`` logits.
-            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets.
-            weight (Tensor, optional): ``(N,)`` sample weights.
-            avg_factor (float, optional): denominator of the mean.
-            reduction_override (str, optional): overrides ``reduction``.
-        """
-        check_reduction(reduction_override)
-        reduction = reduction_override or self.reduction
-        with autocast_disabled(cls_score):
-            logits = float32_logits(cls_score)
-            self._check_ready(logits.size(1))
-            target = prepare_target(label, logits.size(1), self._name)
-            class_weight = self._class_weight_on(logits.device)
-            loss = softmax_focal_loss(logits, target, self.gamma,
-                                      class_weight)
-            if self.normalize_class_weight and class_weight is not None:
-                loss = normalize_by_class_weight(loss, target, class_weight)
-            loss = reduce_loss(loss, weight, reduction, avg_factor)
-        return self.loss_weight * loss
+    def per_sample_loss(self, logits: torch.Tensor,
+                        target: torch.Tensor) -> torch.Tensor:
+        loss = softmax_focal_loss(logits, target, self.gamma,
+                                  self.class_weight_like(logits))
+        return self.normalized(loss, target, self.normalize_class_weight)
 
     def extra_repr(self) -> str:
         return (f'gamma={self.gamma}, class_weight={self.class_weight_spec!r}'

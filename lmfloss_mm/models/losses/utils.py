@@ -11,6 +11,7 @@ Conventions used by every loss in this package:
 * The weight of a sample for class weighting is ``omega_i = w[y_i]`` for a
   hard target and ``omega_i = sum_j q_ij w_j`` for a soft target.
 """
+import contextlib
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -96,28 +97,39 @@ def class_weights_from_counts(scheme: str, counts: torch.Tensor,
                      f'list of C floats or one of {CLASS_WEIGHT_SCHEMES}')
 
 
+def one_minus_p(log_p: torch.Tensor) -> torch.Tensor:
+    """``1 - p`` from ``log p``: ``-expm1(log p)`` is exact near ``p = 1``;
+    clamped at the smallest normal float so that ``(1 - p) ** gamma`` with
+    ``gamma < 1`` has a zero, not NaN, gradient at ``p = 1``."""
+    return (-torch.expm1(log_p)).clamp_min(torch.finfo(log_p.dtype).tiny)
+
+
 def check_reduction(reduction: Optional[str]) -> None:
     if reduction not in (None, 'none', 'mean', 'sum'):
         raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got "
                          f'{reduction!r}')
 
 
-def prepare_target(label: torch.Tensor, num_classes: int,
+def prepare_target(label: torch.Tensor, logits: torch.Tensor,
                    owner: str = 'loss') -> torch.Tensor:
-    """Check a hard or soft target against ``num_classes``.
+    """Check a hard or soft target against ``(N, C)`` logits.
 
     Returns:
-        Tensor: ``(N,)`` int64 class indices, or ``(N, C)`` float32 soft
-        targets.
+        Tensor: ``(N,)`` int64 class indices, or ``(N, C)`` soft targets in
+        the dtype of ``logits``.
     """
+    num_classes = logits.size(1)
+    if label.size(0) != logits.size(0):
+        raise ValueError(f'{owner}: {label.size(0)} targets for '
+                         f'{logits.size(0)} rows of cls_score')
     if label.dim() == 2 and label.size(1) == 1 and not label.is_floating_point():
         label = label.squeeze(1)
     if label.dim() == 1:
         if label.is_floating_point() or label.dtype == torch.bool:
             raise ValueError(f'{owner}: hard labels must be integer class '
                              f'indices, got dtype {label.dtype}')
-        if label.numel() and (int(label.min()) < 0
-                              or int(label.max()) >= num_classes):
+        low, high = torch.aminmax(label) if label.numel() else (0, 0)
+        if int(low) < 0 or int(high) >= num_classes:
             bad = label[(label < 0) | (label >= num_classes)].unique()
             raise ValueError(
                 f'{owner}: labels {bad.tolist()} are out of range for '
@@ -125,7 +137,7 @@ def prepare_target(label: torch.Tensor, num_classes: int,
                 "the dataset's classes and the head's num_classes.")
         return label.long()
     if label.dim() == 2 and label.size(1) == num_classes:
-        label = label.float()
+        label = label.to(logits.dtype)
         if label.numel() and bool((label < 0).any()):
             raise ValueError(f'{owner}: soft targets must be non-negative')
         return label
@@ -169,116 +181,28 @@ def reduce_loss(loss: torch.Tensor,
                               avg_factor=avg_factor)
 
 
-class ClassCountsMixin:
-    """Class counts given in the config, or ``'auto'``.
-
-    With ``cls_num_list='auto'`` the counts are filled in before the first
-    iteration by :class:`lmfloss_mm.engine.SetClassCountsHook`, which calls
-    :meth:`set_class_counts` on every module whose ``auto_class_counts`` is
-    True.  Derived tensors are non-persistent buffers: they follow
-    ``model.to(device)`` and never enter checkpoints, so a checkpoint loads
-    whatever the counts were.
-    """
-
-    def _init_class_counts(self, cls_num_list, class_weight) -> None:
-        if isinstance(cls_num_list, str) and cls_num_list != 'auto':
-            raise ValueError(f"{self._name}: cls_num_list must be a list of "
-                             f"ints, 'auto' or None, got {cls_num_list!r}")
-        if isinstance(class_weight, str) and \
-                class_weight not in CLASS_WEIGHT_SCHEMES:
-            raise ValueError(f'{self._name}: unknown class_weight '
-                             f'{class_weight!r}; use None, a list of floats or '
-                             f'one of {CLASS_WEIGHT_SCHEMES}')
-        if self._needs_counts(class_weight) and cls_num_list is None:
-            raise ValueError(
-                f"{self._name}: {self._counts_reason(class_weight)} needs the "
-                "training class counts: set cls_num_list='auto' (filled by "
-                "SetClassCountsHook) or cls_num_list=[n_0, n_1, ...]")
-        self.auto_class_counts = cls_num_list == 'auto'
-        self.class_weight_spec = class_weight
-        self.register_buffer('class_counts', None, persistent=False)
-        self.register_buffer('class_weight', None, persistent=False)
-        if class_weight is not None and not isinstance(class_weight, str):
-            weights = torch.as_tensor(class_weight, dtype=torch.float32)
-            if weights.dim() != 1 or bool((weights < 0).any()) or \
-                    not bool(torch.isfinite(weights).all()):
-                raise ValueError(f'{self._name}: class_weight must be a 1-D '
-                                 f'list of finite non-negative floats, got '
-                                 f'{class_weight!r}')
-            self.class_weight = weights
-        if cls_num_list is not None and not self.auto_class_counts:
-            self.set_class_counts(cls_num_list)
-
-    @property
-    def _name(self) -> str:
-        return type(self).__name__
-
-    def _needs_counts(self, class_weight) -> bool:
-        return isinstance(class_weight, str)
-
-    def _counts_reason(self, class_weight) -> str:
-        return f'class_weight={class_weight!r}'
-
-    def set_class_counts(self, counts: Union[Sequence[int], torch.Tensor]):
-        """Set the training class counts and recompute what depends on them."""
-        num_classes = None if self.class_weight is None or isinstance(
-            self.class_weight_spec, str) else self.class_weight.numel()
-        counts = check_class_counts(counts, num_classes, owner=self._name)
-        device = self.class_counts.device if self.class_counts is not None \
-            else torch.device('cpu')
-        self.class_counts = counts.to(device)
-        if isinstance(self.class_weight_spec, str):
-            self.class_weight = class_weights_from_counts(
-                self.class_weight_spec, counts,
-                **self._scheme_kwargs()).to(device)
-        self._counts_changed(counts)
-
-    def _scheme_kwargs(self) -> dict:
-        return {}
-
-    def _counts_changed(self, counts: torch.Tensor) -> None:
-        """Hook for subclasses that derive more buffers from the counts."""
-
-    def _check_ready(self, num_classes: int) -> None:
-        """Raise a clear error if counts are missing or of the wrong size."""
-        if self.class_counts is None and (
-                self.auto_class_counts or isinstance(self.class_weight_spec,
-                                                     str)
-                or self._needs_counts(self.class_weight_spec)):
-            raise RuntimeError(
-                f"{self._name} was built with cls_num_list='auto' but no class "
-                'counts were set. Add dict(type=\'SetClassCountsHook\') to '
-                "custom_hooks (lmfloss_mm's configs do), or give "
-                'cls_num_list=[n_0, n_1, ...] explicitly.')
-        for name in ('class_counts', 'class_weight'):
-            value = getattr(self, name)
-            if value is not None and value.numel() != num_classes:
-                raise ValueError(
-                    f'{self._name}: {name} has {value.numel()} entries but '
-                    f'cls_score has {num_classes} classes. The counts must '
-                    "come from the same dataset as the head's num_classes.")
-
-    def _class_weight_on(self, device: torch.device) -> Optional[torch.Tensor]:
-        if self.class_weight is None:
-            return None
-        return self.class_weight.to(device=device, dtype=torch.float32)
-
-
 def float32_logits(cls_score: torch.Tensor) -> torch.Tensor:
-    """Logits as float32 (losses are computed in float32 under autocast)."""
+    """Logits in at least float32: half and bfloat16 are upcast, float64 is
+    kept (so ``gradcheck`` can run in double precision)."""
     if cls_score.dim() != 2:
         raise ValueError('cls_score must be (N, C) logits, got shape '
                          f'{tuple(cls_score.shape)}')
+    if cls_score.dtype == torch.float64:
+        return cls_score
     return cls_score.float()
 
 
 def autocast_disabled(tensor: torch.Tensor):
-    """A context that switches autocast off on the tensor's device type."""
-    return torch.autocast(device_type=tensor.device.type, enabled=False)
+    """A context that switches autocast off on the tensor's device type (a
+    no-op context when autocast is not on)."""
+    device_type = tensor.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 __all__ = [
     'check_class_counts', 'ldam_margins', 'class_weights_from_counts',
     'prepare_target', 'target_class_weight', 'normalize_by_class_weight', 'reduce_loss', 'check_reduction',
-    'ClassCountsMixin', 'float32_logits', 'autocast_disabled'
+    'float32_logits', 'autocast_disabled', 'one_minus_p'
 ]

@@ -1,0 +1,195 @@
+"""Base class of the losses that depend on training class counts."""
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+
+from .utils import (CLASS_WEIGHT_SCHEMES, autocast_disabled,
+                    check_class_counts, check_reduction,
+                    class_weights_from_counts, float32_logits,
+                    normalize_by_class_weight, prepare_target, reduce_loss)
+
+
+class ClassCountsLoss(nn.Module):
+    """A classification loss with class counts and class weights.
+
+    Subclasses implement :meth:`per_sample_loss`; this class implements
+    MMPretrain's loss contract around it: ``forward(cls_score, label,
+    weight=None, avg_factor=None, reduction_override=None, **kwargs)``,
+    ``reduction`` and ``loss_weight``, hard ``(N,)`` and soft ``(N, C)``
+    targets, computation in (at least) float32 with autocast disabled.
+
+    Class counts are given in the config or are ``'auto'``: then
+    :class:`lmfloss_mm.engine.SetClassCountsHook` calls
+    :meth:`set_class_counts` with the training set's counts before the first
+    iteration (it looks for modules whose ``auto_class_counts`` is True).
+    Tensors derived from the counts are non-persistent buffers: they follow
+    ``model.to(device)`` and never enter checkpoints.
+
+    Args:
+        cls_num_list (list[int] | str, optional): training samples per class,
+            ``'auto'``, or None.
+        class_weight (list[float] | str, optional): None, C floats, or a
+            scheme computed from the counts (``'margins'``, ``'bwcce'``).
+        normalize_class_weight (bool): divide per-sample losses by the batch
+            mean of the target class weights (PyTorch's weighted mean).
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        loss_weight (float): multiplier of the loss.
+    """
+
+    #: Whether the loss needs counts even without a class-weight scheme.
+    requires_class_counts = False
+
+    def __init__(self,
+                 cls_num_list: Optional[Union[Sequence[int], str]],
+                 class_weight: Optional[Union[Sequence[float], str]],
+                 normalize_class_weight: bool,
+                 reduction: str,
+                 loss_weight: float):
+        super().__init__()
+        check_reduction(reduction)
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self.normalize_class_weight = normalize_class_weight
+        self._init_class_counts(cls_num_list, class_weight)
+
+    # -- class counts ----------------------------------------------------
+    def _init_class_counts(self, cls_num_list, class_weight) -> None:
+        name = type(self).__name__
+        if isinstance(cls_num_list, str) and cls_num_list != 'auto':
+            raise ValueError(f"{name}: cls_num_list must be a list of ints, "
+                             f"'auto' or None, got {cls_num_list!r}")
+        if isinstance(class_weight, str) and \
+                class_weight not in CLASS_WEIGHT_SCHEMES:
+            raise ValueError(f'{name}: unknown class_weight {class_weight!r};'
+                             ' use None, a list of floats or one of '
+                             f'{CLASS_WEIGHT_SCHEMES}')
+        if cls_num_list is None and (self.requires_class_counts
+                                     or isinstance(class_weight, str)):
+            what = 'the LDAM margins' if self.requires_class_counts else \
+                f'class_weight={class_weight!r}'
+            raise ValueError(
+                f"{name}: {what} need the training class counts: set "
+                "cls_num_list='auto' (filled by SetClassCountsHook) or "
+                'cls_num_list=[n_0, n_1, ...]')
+        self.auto_class_counts = cls_num_list == 'auto'
+        self.class_weight_spec = class_weight
+        self.register_buffer('class_counts', None, persistent=False)
+        self.register_buffer('class_weight', None, persistent=False)
+        if class_weight is not None and not isinstance(class_weight, str):
+            weights = torch.as_tensor(class_weight, dtype=torch.float32)
+            if weights.dim() != 1 or bool((weights < 0).any()) or \
+                    not bool(torch.isfinite(weights).all()):
+                raise ValueError(f'{name}: class_weight must be a 1-D list of '
+                                 'finite non-negative floats, got '
+                                 f'{class_weight!r}')
+            self.class_weight = weights
+        if cls_num_list is not None and not self.auto_class_counts:
+            self.set_class_counts(cls_num_list)
+
+    def set_class_counts(self, counts: Union[Sequence[int], torch.Tensor]):
+        """Set the training class counts and recompute what depends on them.
+
+        Raises:
+            ValueError: for negative or zero counts, or a number of counts
+                different from an explicit ``class_weight``'s.
+        """
+        explicit_weight = self.class_weight is not None and not isinstance(
+            self.class_weight_spec, str)
+        counts = check_class_counts(
+            counts, self.class_weight.numel() if explicit_weight else None,
+            owner=type(self).__name__)
+        device = self.class_counts.device if self.class_counts is not None \
+            else torch.device('cpu')
+        self.class_counts = counts.to(device)
+        if isinstance(self.class_weight_spec, str):
+            self.class_weight = class_weights_from_counts(
+                self.class_weight_spec, counts,
+                **self._scheme_kwargs()).to(device)
+        self._counts_changed(counts)
+
+    def _scheme_kwargs(self) -> dict:
+        """Extra arguments of :func:`class_weights_from_counts`."""
+        return {}
+
+    def _counts_changed(self, counts: torch.Tensor) -> None:
+        """Recompute buffers derived from the counts (subclasses)."""
+
+    def _check_ready(self, num_classes: int) -> None:
+        name = type(self).__name__
+        if self.class_counts is None and (
+                self.auto_class_counts or self.requires_class_counts):
+            raise RuntimeError(
+                f"{name} was built with cls_num_list='auto' but no class "
+                "counts were set. Add dict(type='SetClassCountsHook') to "
+                "custom_hooks (lmfloss_mm's configs do), or give "
+                'cls_num_list=[n_0, n_1, ...] explicitly.')
+        for buffer in ('class_counts', 'class_weight'):
+            value = getattr(self, buffer)
+            if value is not None and value.numel() != num_classes:
+                raise ValueError(
+                    f'{name}: {buffer} has {value.numel()} entries but '
+                    f'cls_score has {num_classes} classes. The counts must '
+                    "come from the same dataset as the head's num_classes.")
+
+    def class_weight_like(self, logits: torch.Tensor
+                          ) -> Optional[torch.Tensor]:
+        """The class weights on the device and in the dtype of ``logits``."""
+        if self.class_weight is None:
+            return None
+        return self.class_weight.to(logits)
+
+    def normalized(self, loss: torch.Tensor, target: torch.Tensor,
+                   normalize: bool) -> torch.Tensor:
+        """Apply the class-weight normalisation when asked and weighted."""
+        class_weight = self.class_weight
+        if not normalize or class_weight is None:
+            return loss
+        return normalize_by_class_weight(loss, target,
+                                         class_weight.to(loss))
+
+    def sample_coefficient(self, logits: torch.Tensor, target: torch.Tensor,
+                           scale: float, normalize: bool) -> torch.Tensor:
+        """``scale * omega_i`` for hard labels, divided by the batch mean of
+        ``omega`` when ``normalize`` (the coefficient of each sample's term in
+        :func:`margin_focal_nll`)."""
+        class_weight = self.class_weight_like(logits)
+        if class_weight is None:
+            return logits.new_full((target.size(0), ), scale)
+        omega = class_weight[target]
+        if normalize:
+            omega = omega / omega.mean().clamp_min(1e-12)
+        return omega * scale
+
+    # -- loss --------------------------------------------------------------
+    def per_sample_loss(self, logits: torch.Tensor,
+                        target: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` losses before reduction (subclasses)."""
+        raise NotImplementedError
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """Compute the loss.
+
+        Args:
+            cls_score (Tensor): ``(N, C)`` logits.
+            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets.
+            weight (Tensor, optional): ``(N,)`` sample weights.
+            avg_factor (float, optional): denominator of the mean
+                (MMPretrain's ``ClsHead`` passes the batch size).
+            reduction_override (str, optional): overrides ``reduction``.
+        """
+        check_reduction(reduction_override)
+        reduction = reduction_override or self.reduction
+        with autocast_disabled(cls_score):
+            logits = float32_logits(cls_score)
+            self._check_ready(logits.size(1))
+            target = prepare_target(label, logits, type(self).__name__)
+            loss = self.per_sample_loss(logits, target)
+            loss = reduce_loss(loss, weight, reduction, avg_factor)
+        return self.loss_weight * loss

@@ -1,0 +1,168 @@
+"""MMPretrain's loss contract, checked for every loss of the package."""
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmpretrain.models.losses import weight_reduce_loss
+from mmpretrain.registry import MODELS
+
+COUNTS = [500, 120, 40, 9, 3]
+CONFIGS = [
+    dict(type='SoftmaxFocalLoss', gamma=1.5, class_weight='margins',
+         cls_num_list=COUNTS),
+    dict(type='SoftmaxFocalLoss', gamma=0.5),
+    dict(type='LDAMLoss', cls_num_list=COUNTS, class_weight='margins'),
+    dict(type='LDAMLoss', cls_num_list=COUNTS),
+    dict(type='LMFLoss', cls_num_list=COUNTS),
+]
+IDS = ['focal-weighted', 'focal-gamma0.5', 'ldam-weighted', 'ldam', 'lmf']
+
+
+@pytest.fixture(params=CONFIGS, ids=IDS)
+def loss(request):
+    return MODELS.build(dict(request.param))
+
+
+def test_reductions_weight_avg_factor_and_loss_weight(loss, batch):
+    logits, labels, soft, _ = batch
+    weight = torch.linspace(0.1, 2.0, 12, dtype=torch.float64)
+    for target in (labels, soft):
+        per_sample = loss(logits, target, reduction_override='none')
+        assert per_sample.shape == (12, )
+        torch.testing.assert_close(
+            loss(logits, target), per_sample.mean())
+        torch.testing.assert_close(
+            loss(logits, target, reduction_override='sum'), per_sample.sum())
+        torch.testing.assert_close(
+            loss(logits, target, avg_factor=7.0), per_sample.sum() / 7.0)
+        torch.testing.assert_close(
+            loss(logits, target, weight=weight, avg_factor=12),
+            weight_reduce_loss(per_sample, weight, 'mean', 12))
+        torch.testing.assert_close(
+            loss(logits, target, weight=weight, reduction_override='none'),
+            per_sample * weight)
+    scaled = MODELS.build(dict(type=type(loss).__name__, loss_weight=2.5,
+                               **_init_kwargs(loss)))
+    torch.testing.assert_close(scaled(logits, labels),
+                               2.5 * loss(logits, labels))
+    with pytest.raises(ValueError, match='avg_factor can not be used'):
+        loss(logits, labels, avg_factor=3, reduction_override='sum')
+    with pytest.raises(ValueError, match="reduction must be"):
+        loss(logits, labels, reduction_override='max')
+    with pytest.raises(ValueError, match='sample weight must have shape'):
+        loss(logits, labels, weight=torch.ones(3))
+
+
+def _init_kwargs(loss):
+    for cfg in CONFIGS:
+        built = MODELS.build(dict(cfg))
+        if repr(built) == repr(loss):
+            return {k: v for k, v in cfg.items() if k != 'type'}
+    raise AssertionError
+
+
+def test_gradcheck_in_float64(loss, batch):
+    logits, labels, soft, _ = batch
+    logits = logits[:6].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: loss(z, labels[:6]), (logits, ))
+    assert torch.autograd.gradcheck(lambda z: loss(z, soft[:6]), (logits, ))
+
+
+def test_gradient_direction_lowers_the_true_class_loss(loss, batch):
+    logits, labels, _, _ = batch
+    logits = logits.clone().requires_grad_()
+    loss(logits, labels).backward()
+    true_class_grad = logits.grad.gather(1, labels[:, None])
+    # never pushes the true logit down; zero only where s=30 saturates
+    assert (true_class_grad <= 0).all()
+    assert (true_class_grad < -1e-6).sum() >= 8
+    torch.testing.assert_close(logits.grad.sum(dim=1),
+                               torch.zeros(12, dtype=torch.float64))
+
+
+@pytest.mark.parametrize('scale', [1e4, -1e4])
+def test_extreme_logits_give_finite_loss_and_gradients(loss, scale):
+    logits = torch.zeros(5, 5)
+    logits[:, 0] = scale  # saturated, right for label 0, wrong for others
+    logits[2, 3] = -scale
+    logits.requires_grad_()
+    labels = torch.tensor([0, 1, 2, 3, 4])
+    value = loss(logits, labels)
+    value.backward()
+    assert torch.isfinite(value)
+    assert torch.isfinite(logits.grad).all()
+    soft = F.one_hot(labels, 5).float() * 0.9 + 0.02
+    logits.grad = None
+    loss(logits, soft).backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_computed_in_float32_under_autocast(loss, batch, dtype):
+    logits, labels, _, _ = batch
+    low = logits.to(dtype)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        value = loss(low, labels)
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, loss(low.float(), labels))
+
+
+def test_buffers_follow_the_module_and_stay_out_of_checkpoints(loss, batch):
+    logits, labels, _, _ = batch
+    assert loss.state_dict() == {}
+    loss = loss.to(torch.float64)
+    for name, buffer in loss.named_buffers():
+        assert buffer.dtype == torch.float64, name
+    torch.testing.assert_close(loss(logits, labels),
+                               loss.float()(logits, labels))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_runs_on_cuda(loss, batch):
+    logits, labels, soft, _ = batch
+    cuda = loss.cuda()
+    torch.testing.assert_close(cuda(logits.cuda(), labels.cuda()).cpu(),
+                               loss.cpu()(logits, labels))
+
+
+def test_targets_are_validated(loss, batch):
+    logits, labels, _, _ = batch
+    with pytest.raises(ValueError, match=r'labels \[5\] are out of range'):
+        loss(logits, torch.tensor([0, 5] * 6))
+    with pytest.raises(ValueError, match=r'labels \[-1\] are out of range'):
+        loss(logits, torch.tensor([0, -1] * 6))
+    with pytest.raises(ValueError, match='must be integer class indices'):
+        loss(logits, labels.float())
+    with pytest.raises(ValueError, match=r'\(N, 5\) soft targets'):
+        loss(logits, torch.ones(12, 4))
+    with pytest.raises(ValueError, match='11 targets for 12 rows'):
+        loss(logits, labels[:11])
+    with pytest.raises(ValueError, match='non-negative'):
+        loss(logits, -torch.ones(12, 5))
+    # (N, 1) index labels are accepted like (N,)
+    torch.testing.assert_close(loss(logits, labels[:, None]),
+                               loss(logits, labels))
+
+
+def test_built_from_a_config_file_with_custom_imports(tmp_path):
+    cfg_file = tmp_path / 'cfg.py'
+    cfg_file.write_text(textwrap.dedent("""
+        custom_imports = dict(imports=['lmfloss_mm'],
+                              allow_failed_imports=False)
+        loss = dict(type='LMFLoss', cls_num_list=[30, 10, 2], gamma=2.0)
+    """))
+    cfg = Config.fromfile(str(cfg_file))
+    loss = MODELS.build(cfg.loss)
+    assert type(loss).__name__ == 'LMFLoss' and loss.gamma == 2.0
+    torch.testing.assert_close(loss.margins,
+                               torch.tensor([0.5 * (2 / 30)**0.25,
+                                             0.5 * (2 / 10)**0.25, 0.5]))
+
+
+def test_names_do_not_shadow_mmpretrain():
+    from mmpretrain.models.losses import FocalLoss
+    assert MODELS.get('FocalLoss') is FocalLoss
+    for name in ('SoftmaxFocalLoss', 'LDAMLoss', 'LMFLoss'):
+        assert MODELS.get(name).__module__.startswith('lmfloss_mm.')
