@@ -1,11 +1,10 @@
 # Runtime shared by every lmfloss_mm config: MMPretrain's default runtime,
-# the plugin import, class counts filled from the training set for every
+# class counts filled from the training set for every
 # loss or metric built with cls_num_list='auto', the imbalance metrics, and
 # the checkpoint with the best validation macro-F1 kept (as the official
 # LMF code selects its model).
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 
-custom_imports = dict(imports=['lmfloss_mm'], allow_failed_imports=False)
 custom_hooks = [dict(type='SetClassCountsHook')]
 
 val_evaluator = dict(type='ImbalancedClsMetric', cls_num_list='auto')
