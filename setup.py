@@ -8,10 +8,11 @@ train and to run ``mim train mmpretrain CONFIG``:
   mmcv has no wheel for recent torch and takes long to compile);
 * ``setuptools<82``: mmengine 0.10.7 resolves ``mmpretrain::`` config bases
   through ``pkg_resources``, which setuptools 82 removed;
-* openmim 0.3.9.  Its dependency ``opendatalab`` would normally pull an
-  ``openxlab`` release that pins setuptools 60; requiring ``setuptools>=70``
-  next to it makes pip choose the ``openxlab`` release without that pin, so
-  setuptools is never downgraded.
+* openmim 0.3.9.  Its dependency ``opendatalab`` (used only by
+  ``mim download --dataset``) pulls ``openxlab``, whose recent releases pin
+  setuptools 60. ``openxlab==0.0.11`` has no such pin; naming it (and
+  ``opendatalab==0.0.10``) keeps setuptools where it is and spares pip a
+  long backtracking search through openxlab releases.
 
 If the full ``mmcv`` (with compiled ops) is already installed, set
 ``LMFLOSS_MM_FULL_MMCV=1`` when installing: the requirement then becomes
@@ -56,6 +57,8 @@ setup(
         'numpy',
         'setuptools>=70,<82',
         'openmim==0.3.9',
+        'opendatalab==0.0.10',
+        'openxlab==0.0.11',
         'matplotlib',
     ],
     extras_require={
