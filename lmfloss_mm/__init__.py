@@ -2,7 +2,7 @@
 
 Importing this package registers, in MMPretrain's registries:
 
-* ``MODELS``: ``SoftmaxFocalLoss``, ``LDAMLoss``, ``LMFLoss``;
+* ``MODELS``: ``SoftmaxFocalLoss``, ``LDAMLoss``, ``LMFLoss``, ``CosineClsHead``;
 * ``HOOKS``: ``SetClassCountsHook`` (fills ``cls_num_list='auto'``);
 * ``DATASETS``: ``HAM10000``, ``ISIC2019``, ``ODIR5K``;
 * ``METRICS``: ``ImbalancedClsMetric``;

@@ -1,0 +1,3 @@
+from .cosine_cls_head import CosineClsHead
+
+__all__ = ['CosineClsHead']
