@@ -2,9 +2,11 @@
 
 Importing this package registers, in MMPretrain's registries:
 
-* ``MODELS``: ``SoftmaxFocalLoss``, ``LDAMLoss``, ``LMFLoss``, ``CosineClsHead``;
+* ``MODELS``: ``SoftmaxFocalLoss``, ``LDAMLoss``, ``LMFLoss``,
+  ``RobustAsymmetricLoss``, ``CosineClsHead``;
 * ``HOOKS``: ``SetClassCountsHook`` (fills ``cls_num_list='auto'``);
-* ``DATASETS``: ``HAM10000``, ``ISIC2019``, ``ODIR5K``;
+* ``DATASETS``: ``HAM10000``, ``ISIC2019``, ``ODIR5K``; ``TRANSFORMS``:
+  ``LoadEyePair`` (both eyes of an ODIR-5K patient);
 * ``METRICS``: ``ImbalancedClsMetric``;
 
 and makes MMEngine's local checkpoint loader work on torch >= 2.6

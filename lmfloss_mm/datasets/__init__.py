@@ -11,6 +11,7 @@ from .odir5k import (ODIR5K, ODIR5K_CLASSES, ODIR_KEYWORD_TO_CLASS,
 from .splits import (check_assignment, format_split_counts,
                      make_grouped_split, read_split_file, resolve_split,
                      split_class_counts, write_split_file)
+from .transforms import LoadEyePair
 from .synthetic import make_fake_ham10000, make_fake_isic2019, make_fake_odir5k
 from .utils import (AnnotationError, AnnotationTable, DatasetLayoutError,
                     Sample, SplitFileError)
@@ -25,5 +26,5 @@ __all__ = [
     'read_split_file', 'write_split_file', 'check_assignment',
     'split_class_counts', 'format_split_counts', 'make_fake_ham10000',
     'make_fake_isic2019', 'make_fake_odir5k', 'AnnotationTable', 'Sample',
-    'AnnotationError', 'DatasetLayoutError', 'SplitFileError'
+    'AnnotationError', 'DatasetLayoutError', 'SplitFileError', 'LoadEyePair'
 ]

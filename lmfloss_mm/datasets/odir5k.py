@@ -1,13 +1,16 @@
 """ODIR-5K (Ocular Disease Intelligent Recognition) fundus photographs."""
 import ast
+import logging
 import re
 from collections import Counter
 from functools import partial
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from mmcv.transforms import LoadImageFromFile
 from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
+from . import transforms  # noqa: F401  (registers LoadEyePair)
 from .base import SplitImageDataset
 from .utils import (AnnotationError, AnnotationTable, Sample, check_header,
                     duplicates, find_annotation_file, list_some, read_table,
@@ -15,6 +18,8 @@ from .utils import (AnnotationError, AnnotationTable, Sample, check_header,
 
 ODIR5K_CLASSES = ('N', 'D', 'G', 'C', 'A', 'H', 'M', 'O')
 LABEL_SOURCES = ('kaggle_full_df', 'per_eye_keywords', 'patient_multilabel')
+#: ``ODIR5K(sample_unit=...)``: one sample per image or per patient.
+SAMPLE_UNITS = ('image', 'patient')
 
 #: The diagnostic keywords that Kaggle's ``full_df.csv`` maps to a class when
 #: they come first in an eye's keyword list.  (Kaggle also has one image whose
@@ -378,6 +383,20 @@ class ODIR5K(SplitImageDataset):
     - ``'patient_multilabel'``: one sample per image, each carrying its
       patient's N..O labels (``gt_label`` is a list of class indices).
 
+    Sample units (``sample_unit``):
+
+    - ``'image'`` (default): one sample per image, ``img_path`` and
+      ``gt_label``.
+    - ``'patient'`` (only with ``label_source='patient_multilabel'``): one
+      sample per patient with ``left_img_path``, ``right_img_path``,
+      ``patient_id`` and the patient's ``gt_label`` (N..O).  Load it with
+      ``dict(type='LoadEyePair')`` (both eyes side by side) instead of
+      ``LoadImageFromFile``.  The split is the image unit's split (same
+      split file), so both units use the same patients in each split.
+      Patients with only one usable eye (the other is excluded by a
+      non-fundus keyword, or missing from ``full_df.csv``) are dropped, and
+      their number is logged.
+
     Splits are grouped by patient ``ID`` (both eyes in the same split); for
     multi-label samples the stratum is the rarest positive class.
 
@@ -403,6 +422,8 @@ class ODIR5K(SplitImageDataset):
             :data:`ODIR_QUALITY_KEYWORDS`.
         exclude_keywords (Sequence[str]): Defaults to
             :data:`ODIR_NON_FUNDUS_KEYWORDS`.
+        sample_unit (str): ``'image'`` or ``'patient'`` (see above).
+            Defaults to ``'image'``.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`.
     """
 
@@ -422,11 +443,23 @@ class ODIR5K(SplitImageDataset):
                  keyword_map: Optional[Mapping[str, str]] = None,
                  ignore_keywords: Sequence[str] = ODIR_QUALITY_KEYWORDS,
                  exclude_keywords: Sequence[str] = ODIR_NON_FUNDUS_KEYWORDS,
+                 sample_unit: str = 'image',
                  **kwargs):
         if label_source not in LABEL_SOURCES:
             raise ValueError(
                 f'ODIR5K: unknown label_source {label_source!r}; choose one '
                 f'of {", ".join(map(repr, LABEL_SOURCES))}.')
+        if sample_unit not in SAMPLE_UNITS:
+            raise ValueError(
+                f'ODIR5K: unknown sample_unit {sample_unit!r}; choose one of '
+                f'{", ".join(map(repr, SAMPLE_UNITS))}.')
+        if sample_unit == 'patient' and label_source != 'patient_multilabel':
+            raise ValueError(
+                "ODIR5K: sample_unit='patient' needs "
+                "label_source='patient_multilabel' (the patient's N..O "
+                f'labels), got label_source={label_source!r}.')
+        self.sample_unit = sample_unit
+        self._selected_samples: List[Sample] = []
         self.label_source = label_source
         self.multi_label = label_source == 'patient_multilabel'
         self.keyword_map = keyword_map
@@ -441,6 +474,18 @@ class ODIR5K(SplitImageDataset):
             split_seed=split_seed,
             pipeline=pipeline,
             **kwargs)
+        if sample_unit == 'patient':
+            loads_one_image = [
+                type(t).__name__ for t in getattr(self.pipeline, 'transforms',
+                                                  ())
+                if isinstance(t, LoadImageFromFile)
+            ]
+            if loads_one_image:
+                raise ValueError(
+                    "ODIR5K(sample_unit='patient'): the pipeline has "
+                    f'{loads_one_image[0]}, but patient samples have '
+                    "'left_img_path' and 'right_img_path', not 'img_path'. "
+                    "Use dict(type='LoadEyePair') to load both eyes.")
 
     @property
     def split_key(self) -> str:
@@ -495,7 +540,62 @@ class ODIR5K(SplitImageDataset):
                 "Training Set/Images/): preprocessed_images/ holds only the "
                 '6,392 images of full_df.csv.'.format(self.label_source))
 
+    def select_samples(self, table: AnnotationTable) -> List[Sample]:
+        samples = super().select_samples(table)
+        self._selected_samples = list(samples)
+        return samples
+
+    def load_data_list(self) -> List[dict]:
+        """Per-image samples (see :class:`SplitImageDataset`), or for
+        ``sample_unit='patient'`` one dict per patient: ``left_img_path``,
+        ``right_img_path``, ``patient_id`` and ``gt_label`` (the patient's
+        class indices)."""
+        data_list = super().load_data_list()
+        samples, self._selected_samples = self._selected_samples, []
+        if self.sample_unit == 'image':
+            return data_list
+        if len(samples) != len(data_list):
+            raise RuntimeError('ODIR5K: selected samples and data list '
+                               'differ in length.')
+        patients: Dict[str, dict] = {}
+        for sample, info in zip(samples, data_list):
+            side = sample.image_id.rsplit('_', 1)[-1].lower()
+            patient = patients.setdefault(
+                sample.group,
+                dict(patient_id=sample.group, gt_label=list(sample.label)))
+            if patient['gt_label'] != list(sample.label):
+                raise AnnotationError(
+                    f'ODIR5K: the eyes of patient {sample.group} have '
+                    f'different labels {patient["gt_label"]} and '
+                    f'{list(sample.label)}.')
+            patient[f'{side}_img_path'] = info['img_path']
+        keys = ('left_img_path', 'right_img_path')
+        one_eye = [p for p, d in patients.items() if not all(
+            k in d for k in keys)]
+        if one_eye:
+            print_log(
+                f'{self.dataset_name}: dropped {len(one_eye)} patient(s) of '
+                f'split {self.split!r} with one usable eye only '
+                "(sample_unit='patient' needs both; the other eye is "
+                'excluded or not in the annotation file): '
+                f'{list_some(one_eye)}',
+                logger='current',
+                level=logging.WARNING)
+        data_list = [
+            dict(left_img_path=d['left_img_path'],
+                 right_img_path=d['right_img_path'],
+                 gt_label=d['gt_label'],
+                 patient_id=d['patient_id']) for d in patients.values()
+            if all(k in d for k in keys)
+        ]
+        if not data_list:
+            raise ValueError(
+                f'{self.dataset_name}: no patient with both eyes in split '
+                f'{self.split!r}.')
+        return data_list
+
     def extra_repr(self) -> List[str]:
         body = super().extra_repr()
         body.append(f'Label source: \t{self.label_source}')
+        body.append(f'Sample unit: \t{self.sample_unit}')
         return body

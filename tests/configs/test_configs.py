@@ -128,5 +128,9 @@ def test_config_trains_an_iteration_and_validates(path, data_roots,
         assert loss.class_counts.tolist() == torch.bincount(
             torch.as_tensor(counts), minlength=NUM_CLASSES[dataset]).tolist()
     metrics = runner.val_loop.run()
-    assert 0 <= metrics['imbalanced/macro_f1'] <= 100
-    assert len(metrics['imbalanced/f1_classwise']) == NUM_CLASSES[dataset]
+    if cfg.model.head.type.startswith('MultiLabel'):
+        assert 0 <= metrics['multi-label/mAP'] <= 100
+        assert len(metrics['multi-label/AP_classwise']) == NUM_CLASSES[dataset]
+    else:
+        assert 0 <= metrics['imbalanced/macro_f1'] <= 100
+        assert len(metrics['imbalanced/f1_classwise']) == NUM_CLASSES[dataset]

@@ -1,0 +1,32 @@
+# Runtime of the multi-label configs: MMPretrain's default runtime, the
+# multi-label metrics, and the checkpoint with the best validation mAP kept.
+# Unlike ../../_base_/imbalanced_runtime.py there is no SetClassCountsHook and
+# no ImbalancedClsMetric (both are single-label).
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
+# 'lmfloss_mm' registers the datasets and LoadEyePair; the second entry
+# registers RobustAsymmetricLoss even where lmfloss_mm.models.losses does not
+# import it (redundant otherwise).
+custom_imports = dict(imports=['lmfloss_mm'], allow_failed_imports=False)
+
+# Keys (default prefix 'multi-label', no collision):
+#   multi-label/mAP, multi-label/AP_classwise,
+#   multi-label/{precision,recall,f1-score} (macro, threshold 0.5),
+#   multi-label/{precision,recall,f1-score}_classwise.
+# The scalar mAP comes first (CheckpointHook's save_best='auto' would use it).
+val_evaluator = [
+    dict(type='AveragePrecision', average='macro'),
+    dict(type='AveragePrecision', average=None),
+    dict(type='MultiLabelMetric', thr=0.5, average='macro'),
+    dict(type='MultiLabelMetric', thr=0.5, average=None),
+]
+test_evaluator = val_evaluator
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=1,
+        save_best='multi-label/mAP',
+        rule='greater'))

@@ -1,0 +1,23 @@
+# ODIR-5K multi-label (8 labels N..O), one sample per eye with the patient's
+# labels (224x224), EfficientNetV2-S (ImageNet-1k init), the project's Adam
+# recipe (lr 1e-4, wd 5e-4, StepLR 30 x0.1, 100 epochs, batch 32), no
+# augmentation, best validation mAP kept.
+# MMPretrain's AsymmetricLoss (Ridnik et al., ICCV 2021) with the ASL
+# repository's training values gamma_pos=0, gamma_neg=4, clip=0.05.
+_base_ = [
+    '../_base_/datasets/odir5k_multilabel_image_bs32_224.py',
+    './_base_/efficientnetv2-s_in1k-pre_multilabel.py',
+    '../_base_/schedules/adam_steplr-30e_100e.py',
+    './_base_/multilabel_runtime.py',
+]
+
+model = dict(
+    head=dict(
+        loss=dict(
+            _delete_=True,
+            type='AsymmetricLoss',
+            gamma_pos=0.0,
+            gamma_neg=4.0,
+            clip=0.05,
+            eps=1e-8,
+            loss_weight=1.0)))
