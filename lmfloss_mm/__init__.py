@@ -3,8 +3,12 @@
 Importing this package registers, in MMPretrain's registries:
 
 * ``MODELS``: ``SoftmaxFocalLoss``, ``LDAMLoss``, ``LMFLoss``,
+  ``WeightedCrossEntropyLoss``, ``ClassBalancedLoss``, ``LogitAdjustedLoss``,
   ``RobustAsymmetricLoss``, ``CosineClsHead``;
-* ``HOOKS``: ``SetClassCountsHook`` (fills ``cls_num_list='auto'``);
+* ``HOOKS``: ``SetClassCountsHook`` (fills ``cls_num_list='auto'``),
+  ``DeferredReweightingHook``;
+* ``DATA_SAMPLERS``: ``ClassBalancedSampler``, ``ClassAwareSampler``,
+  ``SqrtSampler``;
 * ``DATASETS``: ``HAM10000``, ``ISIC2019``, ``ODIR5K``; ``TRANSFORMS``:
   ``LoadEyePair`` (both eyes of an ODIR-5K patient);
 * ``METRICS``: ``ImbalancedClsMetric``;

@@ -8,6 +8,8 @@ from .isic2019 import ISIC2019, ISIC2019_CLASSES, read_isic2019_annotations
 from .odir5k import (ODIR5K, ODIR5K_CLASSES, ODIR_KEYWORD_TO_CLASS,
                      ODIR_NON_FUNDUS_KEYWORDS, ODIR_QUALITY_KEYWORDS,
                      keyword_label, read_odir5k_annotations, split_keywords)
+from .samplers import (ClassAwareSampler, ClassBalancedSampler, SqrtSampler,
+                       index_labels)
 from .splits import (check_assignment, format_split_counts,
                      make_grouped_split, read_split_file, resolve_split,
                      split_class_counts, write_split_file)
@@ -26,5 +28,6 @@ __all__ = [
     'read_split_file', 'write_split_file', 'check_assignment',
     'split_class_counts', 'format_split_counts', 'make_fake_ham10000',
     'make_fake_isic2019', 'make_fake_odir5k', 'AnnotationTable', 'Sample',
-    'AnnotationError', 'DatasetLayoutError', 'SplitFileError', 'LoadEyePair'
+    'AnnotationError', 'DatasetLayoutError', 'SplitFileError', 'LoadEyePair',
+    'ClassBalancedSampler', 'ClassAwareSampler', 'SqrtSampler', 'index_labels'
 ]

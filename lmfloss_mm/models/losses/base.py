@@ -108,6 +108,49 @@ class ClassCountsLoss(nn.Module):
                 **self._scheme_kwargs()).to(device)
         self._counts_changed(counts)
 
+    def set_class_weight(self,
+                         weight: Optional[Union[Sequence[float],
+                                                torch.Tensor]],
+                         device: Optional[Union[str, torch.device]] = None
+                         ) -> None:
+        """Replace the class weights at run time (e.g. deferred re-weighting).
+
+        The weights become an explicit list: a later :meth:`set_class_counts`
+        no longer recomputes the configured ``class_weight`` scheme.
+
+        Args:
+            weight (list[float] | Tensor | None): C finite non-negative
+                floats, or None for an unweighted loss.
+            device (str | torch.device, optional): where to put the buffer
+                when the loss holds no buffer yet; otherwise the device of the
+                existing buffers is kept (they follow ``model.to(device)``).
+        """
+        name = type(self).__name__
+        if weight is None:
+            self.class_weight = None
+            self.class_weight_spec = None
+            return
+        weights = torch.as_tensor(
+            weight.detach().cpu() if torch.is_tensor(weight) else weight,
+            dtype=torch.float64)
+        if weights.dim() != 1 or weights.numel() == 0 or bool(
+                (weights < 0).any()) or not bool(
+                    torch.isfinite(weights).all()):
+            raise ValueError(f'{name}: class weights must be a 1-D list of '
+                             f'finite non-negative floats, got {weight!r}')
+        if self.class_counts is not None and \
+                weights.numel() != self.class_counts.numel():
+            raise ValueError(
+                f'{name}: got {weights.numel()} class weights for '
+                f'{self.class_counts.numel()} classes')
+        existing = next(self.buffers(), None)
+        if existing is not None:
+            device = existing.device
+        dtype = self.class_weight.dtype if self.class_weight is not None \
+            else torch.float32
+        self.class_weight = weights.to(device=device or 'cpu', dtype=dtype)
+        self.class_weight_spec = weights.tolist()
+
     def _scheme_kwargs(self) -> dict:
         """Extra arguments of :func:`class_weights_from_counts`."""
         return {}

@@ -12,6 +12,7 @@ Conventions used by every loss in this package:
   hard target and ``omega_i = sum_j q_ij w_j`` for a soft target.
 """
 import contextlib
+import math
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -21,7 +22,11 @@ from mmpretrain.models.losses import weight_reduce_loss
 #: The official LMF code's ``m_list`` has ``max_m = 0.5``.
 OFFICIAL_MAX_M = 0.5
 
-CLASS_WEIGHT_SCHEMES = ('margins', 'bwcce')
+CLASS_WEIGHT_SCHEMES = ('margins', 'bwcce', 'effective_number',
+                        'inverse_frequency')
+
+#: Cui et al. (2019) and the LDAM-DRW code use ``beta = 0.9999``.
+DEFAULT_CB_BETA = 0.9999
 
 
 def check_class_counts(counts, num_classes: Optional[int] = None,
@@ -73,8 +78,30 @@ def ldam_margins(counts: torch.Tensor, max_m: float) -> torch.Tensor:
     return (max_m * (counts.min() / counts).pow(0.25)).float()
 
 
+def effective_number_weights(counts: torch.Tensor,
+                             beta: float = DEFAULT_CB_BETA) -> torch.Tensor:
+    """Class-balanced weights ``(1 - beta) / (1 - beta ** n_j)`` (Cui et al.,
+    CVPR 2019), normalised to sum to the number of classes C, as in the
+    class-balanced-loss and LDAM-DRW code.  ``beta = 0`` gives all ones;
+    ``beta -> 1`` tends to inverse-frequency weights.
+
+    Raises:
+        ValueError: if ``beta`` is not in ``[0, 1)``.
+    """
+    beta = float(beta)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f'beta must be in [0, 1), got {beta}')
+    counts = counts.double()
+    if beta == 0.0:
+        weights = torch.ones_like(counts)
+    else:  # 1 - beta ** n = -expm1(n log beta), exact for beta near 1
+        weights = (1.0 - beta) / -torch.expm1(counts * math.log(beta))
+    return (weights / weights.sum() * counts.numel()).float()
+
+
 def class_weights_from_counts(scheme: str, counts: torch.Tensor,
-                              max_m: float = OFFICIAL_MAX_M) -> torch.Tensor:
+                              max_m: float = OFFICIAL_MAX_M,
+                              beta: float = DEFAULT_CB_BETA) -> torch.Tensor:
     """Per-class weights computed from training counts.
 
     Args:
@@ -82,9 +109,14 @@ def class_weights_from_counts(scheme: str, counts: torch.Tensor,
             ``max_m * (n_min / n_j) ** (1/4)``, which the official LMF code
             reuses as class weights (``max_m=0.5`` there).  ``'bwcce'``: the
             official code's balanced-weighted CE weights
-            ``(1 - n_j / N) / (K - 1)``.
+            ``(1 - n_j / N) / (K - 1)`` (they sum to 1).
+            ``'effective_number'``: ``(1 - beta) / (1 - beta ** n_j)``
+            normalised to sum to C (Cui et al., 2019).
+            ``'inverse_frequency'``:
+            ``1 / n_j`` normalised to sum to C.
         counts (Tensor): training samples per class.
         max_m (float): largest margin, for ``'margins'``.
+        beta (float): for ``'effective_number'``, in ``[0, 1)``.
     """
     if scheme == 'margins':
         return ldam_margins(counts, max_m)
@@ -93,6 +125,11 @@ def class_weights_from_counts(scheme: str, counts: torch.Tensor,
         if counts.numel() < 2:
             raise ValueError("class_weight='bwcce' needs at least 2 classes")
         return ((1 - counts / counts.sum()) / (counts.numel() - 1)).float()
+    if scheme == 'effective_number':
+        return effective_number_weights(counts, beta)
+    if scheme == 'inverse_frequency':
+        inverse = 1.0 / counts.double()
+        return (inverse / inverse.sum() * counts.numel()).float()
     raise ValueError(f'Unknown class_weight scheme {scheme!r}; use None, a '
                      f'list of C floats or one of {CLASS_WEIGHT_SCHEMES}')
 
@@ -203,6 +240,7 @@ def autocast_disabled(tensor: torch.Tensor):
 
 __all__ = [
     'check_class_counts', 'ldam_margins', 'class_weights_from_counts',
+    'effective_number_weights',
     'prepare_target', 'target_class_weight', 'normalize_by_class_weight', 'reduce_loss', 'check_reduction',
     'float32_logits', 'autocast_disabled', 'one_minus_p'
 ]

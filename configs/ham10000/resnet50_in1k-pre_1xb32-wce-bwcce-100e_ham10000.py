@@ -1,0 +1,22 @@
+# HAM10000, ResNet-50 (ImageNet-1k init), official LMF recipe
+# (Adam 1e-4, StepLR 30 x0.1, 100 epochs, batch 32, 224 px, best val
+# macro-F1 kept).
+# Class-weighted cross-entropy with the official LMF code's BWCCE weights
+# (1 - n_j / N) / (C - 1) and its normalisation (nn.CrossEntropyLoss(weight=w):
+# sum_i w_yi l_i / sum_i w_yi).
+_base_ = [
+    '../_base_/datasets/ham10000_bs32_224.py',
+    '../_base_/models/resnet50_in1k-pre.py',
+    '../_base_/schedules/adam_steplr-30e_100e.py',
+    '../_base_/imbalanced_runtime.py',
+]
+custom_imports = dict(imports=['lmfloss_mm'], allow_failed_imports=False)
+
+model = dict(
+    head=dict(
+        num_classes=7,
+        loss=dict(
+            _delete_=True,
+            type='WeightedCrossEntropyLoss',
+            class_weight='bwcce',
+            cls_num_list='auto')))
