@@ -1,0 +1,137 @@
+"""Train and test a grid of configs x seeds, one run after another.
+
+Each run goes to ``<work-root>/<config-stem>/seed-<s>/``: MMPretrain's
+``train.py`` with ``randomness.seed=<s>``, then ``test.py`` on the best
+validation checkpoint (``best_imbalanced_macro_f1_*.pth``, else the last)
+with ``--out predictions.pkl``, then ``metrics.json`` (the finished
+marker). Runs with a ``metrics.json`` are skipped, so the same command
+continues an interrupted grid; an unfinished run resumes training from its
+last checkpoint. A failing run is reported and the grid goes on; the exit
+code is 1 if any run failed.
+
+Examples::
+
+    # the paper grid (24 configs) with three seeds
+    python tools/run_grid.py --datasets ham10000 isic2019 odir5k \\
+        --backbones resnet50 efficientnetv2-s --losses ce focal ldam lmf \\
+        --seeds 0 1 2 --work-root work_dirs/grid
+    # a subset, explicit configs, a quick check, the plan only
+    python tools/run_grid.py configs/odir5k/*-lmf-100e_odir5k.py --seeds 0 \\
+        --cfg-options train_cfg.max_epochs=1 --dry-run
+    # 4 GPUs per run
+    python tools/run_grid.py --datasets odir5k --launcher pytorch --gpus 4
+"""
+import argparse
+import os.path as osp
+import sys
+
+from lmfloss_mm.reporting import (LaunchOptions, build_grid,
+                                  expand_config_args, print_plan, run_grid,
+                                  select_configs)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Train and test a grid of configs x seeds, restartably.')
+    parser.add_argument(
+        'configs', nargs='*', metavar='CONFIG',
+        help='config files, globs or folders (added to the --datasets / '
+        '--backbones / --losses selection)')
+    select = parser.add_argument_group(
+        'selection from the config folder (any of these selects; an '
+        'omitted one means all values)')
+    select.add_argument('--datasets', nargs='+', metavar='DATASET',
+                        help='e.g. ham10000 isic2019 odir5k')
+    select.add_argument('--backbones', nargs='+', metavar='BACKBONE',
+                        help='e.g. resnet50 efficientnetv2-s')
+    select.add_argument('--losses', nargs='+', metavar='LOSS',
+                        help='e.g. ce focal ldam lmf (the loss field of the '
+                        'config name)')
+    select.add_argument(
+        '--config-dir', default=osp.join(REPO, 'configs'),
+        help='folder of <dataset>/<config>.py (default: the repository\'s '
+        'configs/)')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0],
+                        help='seeds of every config (default: 0)')
+    parser.add_argument('--work-root', default='work_dirs/grid',
+                        help='runs go to <work-root>/<config-stem>/seed-<s>')
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='passed to train.py and test.py unchanged (data roots, '
+        'train_cfg.max_epochs=1, ...); not randomness.seed or work_dir')
+    dist = parser.add_argument_group('distributed runs')
+    dist.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'],
+                      default='none', help='MMEngine launcher')
+    dist.add_argument('--gpus', type=int, default=1,
+                      help='processes (GPUs) per run')
+    dist.add_argument('--port', type=int, default=None,
+                      help='master port of --launcher pytorch (default: '
+                      '$PORT or 29500)')
+    dist.add_argument('--partition', help='slurm partition (srun -p)')
+    dist.add_argument('--gpus-per-node', type=int,
+                      help='slurm: GPUs per node (default: min(gpus, 8))')
+    dist.add_argument('--cpus-per-task', type=int, default=5,
+                      help='slurm: CPUs per task (default: 5)')
+    dist.add_argument('--srun-args', default='',
+                      help='slurm: extra srun arguments, one string')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (train.py / test.py --amp)')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='print the plan and the commands, run nothing')
+    parser.add_argument('--verbose', action='store_true',
+                        help='echo the training/test output (it always '
+                        'goes to train.log / test.log in the run folder)')
+    return parser.parse_args(argv)
+
+
+def _short(path):
+    """``path`` relative to the current folder when it lies below it."""
+    rel = osp.relpath(path)
+    return path if rel.startswith('..') else rel
+
+
+def collect_configs(args):
+    """Positional configs, then the selection from --config-dir."""
+    configs = expand_config_args(args.configs)
+    if args.datasets or args.backbones or args.losses:
+        selected = select_configs(args.config_dir, args.datasets,
+                                  args.backbones, args.losses)
+        if not selected:
+            raise FileNotFoundError(
+                f'no config in {args.config_dir} matches datasets='
+                f'{args.datasets} backbones={args.backbones} '
+                f'losses={args.losses}')
+        configs += [_short(c) for c in selected if _short(c) not in configs]
+    if not configs:
+        raise ValueError('no config given: pass config paths or '
+                         '--datasets / --backbones / --losses')
+    return configs
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        configs = collect_configs(args)
+        specs = build_grid(configs, args.seeds, args.work_root)
+        opts = LaunchOptions(
+            launcher=args.launcher, gpus=args.gpus,
+            partition=args.partition, gpus_per_node=args.gpus_per_node,
+            cpus_per_task=args.cpus_per_task, srun_args=args.srun_args,
+            amp=args.amp, cfg_options=list(args.cfg_options),
+            **({} if args.port is None else dict(port=args.port)))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    if args.dry_run:
+        return 1 if print_plan(specs, opts) else 0
+    try:
+        failed = run_grid(specs, opts, verbose=args.verbose)
+    except KeyboardInterrupt:
+        return 130
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
