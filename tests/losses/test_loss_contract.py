@@ -166,3 +166,32 @@ def test_names_do_not_shadow_mmpretrain():
     assert MODELS.get('FocalLoss') is FocalLoss
     for name in ('SoftmaxFocalLoss', 'LDAMLoss', 'LMFLoss'):
         assert MODELS.get(name).__module__.startswith('lmfloss_mm.')
+
+
+@pytest.mark.parametrize('num_classes', [7, 300])
+def test_many_class_path_is_exact(num_classes):
+    """From 128 classes on, LDAM floors softmax entries 80 nats below the row
+    maximum (a speed measure); the loss and gradient must not change."""
+    from lmfloss_mm.models.losses import LMFLoss
+    g = torch.Generator().manual_seed(1)
+    logits = (torch.randn(16, num_classes, generator=g,
+                          dtype=torch.float64) * 10).requires_grad_()
+    labels = torch.randint(0, num_classes, (16, ), generator=g)
+    counts = torch.randint(1, 500, (num_classes, ), generator=g).tolist()
+    loss = LMFLoss(counts)
+    value = loss(logits, labels)
+    value.backward()
+    # reference without the floor: plain autograd composition
+    z = logits.detach().clone().requires_grad_()
+    delta = loss.margins.double()
+    w = loss.class_weight.double()
+    shifted = 30 * (z - F.one_hot(labels, num_classes) * delta)
+    ldam = F.cross_entropy(shifted, labels, weight=w)
+    log_p = F.log_softmax(z, 1).gather(1, labels[:, None]).squeeze(1)
+    focal = (-(1 - log_p.exp())**1.5 * log_p * w[labels]).mean()
+    expected = 1.5 * ldam + focal
+    expected.backward()
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(logits.grad, z.grad)
+    assert torch.autograd.gradcheck(lambda x: loss(x, labels[:4]),
+                                    (logits.detach()[:4].requires_grad_(), ))

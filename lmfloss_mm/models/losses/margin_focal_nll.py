@@ -23,6 +23,12 @@ from torch.autograd.function import once_differentiable
 
 from .utils import one_minus_p
 
+#: Softmax entries this many nats below the row maximum are floored there,
+#: from this many classes on (measured: below it the floor costs more time
+#: than the denormals it avoids; tools/benchmark_losses.py).
+_SOFTMAX_FLOOR = 80.0
+_FLOOR_MIN_CLASSES = 128
+
 
 class MarginFocalNLL(torch.autograd.Function):
     """Per-sample ``ldam_coef * LDAM + focal_coef * focal`` for hard labels.
@@ -44,15 +50,27 @@ class MarginFocalNLL(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, margin, s, gamma, ldam_coef, focal_coef):
-        # log_softmax, not logsumexp: the exp() inside logsumexp takes the
-        # CPU's slow denormal path on the very negative values s=30 gives.
         index = target[:, None]
         loss = shifted = focal_slope = None
         if ldam_coef is not None:
             shifted = logits * s  # a = s * (z - Delta_y e_y)
             shifted.scatter_add_(1, index, (margin * -s)[:, None])
-            log_p = torch.log_softmax(shifted, dim=1).gather(1, index)
-            loss = -ldam_coef * log_p.squeeze(1)
+            if shifted.size(1) >= _FLOOR_MIN_CLASSES:
+                # s = 30 spreads the logits over hundreds of nats; exp() of
+                # values below -87 takes the CPU's slow denormal path (10x
+                # slower). Entries more than _SOFTMAX_FLOOR below the row
+                # maximum weigh < e^-80 in the softmax: raising them to the
+                # floor changes logsumexp and the softmax by less than float64
+                # resolution, while a_y stays exact, so the loss is unchanged.
+                a_y = shifted.gather(1, index).squeeze(1)
+                shifted = torch.maximum(
+                    shifted,
+                    shifted.amax(dim=1, keepdim=True) - _SOFTMAX_FLOOR)
+                log_p = a_y - torch.logsumexp(shifted, dim=1)
+            else:  # few classes: two extra passes cost more than they save
+                log_p = torch.log_softmax(shifted, dim=1).gather(
+                    1, index).squeeze(1)
+            loss = -ldam_coef * log_p
         if focal_coef is not None:
             log_p = torch.log_softmax(logits, dim=1).gather(1,
                                                             index).squeeze(1)
@@ -67,8 +85,8 @@ class MarginFocalNLL(torch.autograd.Function):
                                log_p.exp() * log_p - modulation)
             focal = focal_coef * focal
             loss = focal if loss is None else loss + focal
-        # Backward recomputes softmax from the logits rather than exp() of
-        # the log-probabilities, for the same denormal reason.
+        # Backward recomputes softmax from the (floored) logits rather than
+        # exp() of the log-probabilities, which would hit denormals.
         ctx.s = s
         ctx.save_for_backward(target, ldam_coef, focal_coef, shifted,
                               logits if focal_coef is not None else None,
