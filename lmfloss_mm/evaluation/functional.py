@@ -223,7 +223,6 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
     # edges[b] < x <= edges[b + 1]
     bins = np.clip(np.searchsorted(edges, confidence, side='left') - 1, 0,
                    n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins).astype(np.float64)
     conf_sum = np.bincount(bins, weights=confidence, minlength=n_bins)
     acc_sum = np.bincount(bins, weights=correct, minlength=n_bins)
     return float(np.abs(acc_sum - conf_sum).sum() / confidence.size)

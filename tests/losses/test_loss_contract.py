@@ -16,16 +16,35 @@ CONFIGS = [
     dict(type='LDAMLoss', cls_num_list=COUNTS, class_weight='margins'),
     dict(type='LDAMLoss', cls_num_list=COUNTS),
     dict(type='LMFLoss', cls_num_list=COUNTS),
+    dict(type='WeightedCrossEntropyLoss', cls_num_list=COUNTS),
+    dict(type='WeightedCrossEntropyLoss', cls_num_list=COUNTS,
+         class_weight='effective_number', normalize_class_weight=False),
+    dict(type='ClassBalancedLoss', cls_num_list=COUNTS, gamma=1.5),
+    dict(type='ClassBalancedLoss', cls_num_list=COUNTS, gamma=0.5,
+         normalize_class_weight=True),
+    dict(type='LogitAdjustedLoss', cls_num_list=COUNTS),
+    dict(type='LogitAdjustedLoss', cls_num_list=COUNTS, tau=0.7,
+         class_weight='inverse_frequency'),
 ]
-IDS = ['focal-weighted', 'focal-gamma0.5', 'ldam-weighted', 'ldam', 'lmf']
+IDS = [
+    'focal-weighted', 'focal-gamma0.5', 'ldam-weighted', 'ldam', 'lmf',
+    'wce-bwcce', 'wce-cb', 'cb-focal', 'cb-focal-norm', 'la', 'la-w'
+]
 
 
 @pytest.fixture(params=CONFIGS, ids=IDS)
-def loss(request):
-    return MODELS.build(dict(request.param))
+def case(request):
+    """A loss and the config it was built from."""
+    return MODELS.build(dict(request.param)), request.param
 
 
-def test_reductions_weight_avg_factor_and_loss_weight(loss, batch):
+@pytest.fixture
+def loss(case):
+    return case[0]
+
+
+def test_reductions_weight_avg_factor_and_loss_weight(case, batch):
+    loss, cfg = case
     logits, labels, soft, _ = batch
     weight = torch.linspace(0.1, 2.0, 12, dtype=torch.float64)
     for target in (labels, soft):
@@ -43,10 +62,12 @@ def test_reductions_weight_avg_factor_and_loss_weight(loss, batch):
         torch.testing.assert_close(
             loss(logits, target, weight=weight, reduction_override='none'),
             per_sample * weight)
-    scaled = MODELS.build(dict(type=type(loss).__name__, loss_weight=2.5,
-                               **_init_kwargs(loss)))
+    scaled = MODELS.build(dict(cfg, loss_weight=2.5))
     torch.testing.assert_close(scaled(logits, labels),
                                2.5 * loss(logits, labels))
+    sums = MODELS.build(dict(cfg, reduction='sum'))
+    torch.testing.assert_close(sums(logits, labels),
+                               loss(logits, labels, reduction_override='sum'))
     with pytest.raises(ValueError, match='avg_factor can not be used'):
         loss(logits, labels, avg_factor=3, reduction_override='sum')
     with pytest.raises(ValueError, match="reduction must be"):
@@ -55,19 +76,25 @@ def test_reductions_weight_avg_factor_and_loss_weight(loss, batch):
         loss(logits, labels, weight=torch.ones(3))
 
 
-def _init_kwargs(loss):
-    for cfg in CONFIGS:
-        built = MODELS.build(dict(cfg))
-        if repr(built) == repr(loss):
-            return {k: v for k, v in cfg.items() if k != 'type'}
-    raise AssertionError
-
-
 def test_gradcheck_in_float64(loss, batch):
     logits, labels, soft, _ = batch
     logits = logits[:6].clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda z: loss(z, labels[:6]), (logits, ))
     assert torch.autograd.gradcheck(lambda z: loss(z, soft[:6]), (logits, ))
+
+
+def test_hard_kernel_gradient_equals_autograd_of_the_soft_path(loss, batch):
+    """Hard labels go through the fused kernel, one-hot soft labels through
+    autograd: values and gradients must agree."""
+    logits, labels, _, _ = batch
+    z1 = logits.clone().requires_grad_()
+    z2 = logits.clone().requires_grad_()
+    hard, soft = loss(z1, labels), loss(z2, F.one_hot(labels, 5).double())
+    torch.testing.assert_close(hard, soft)
+    hard.backward()
+    soft.backward()
+    torch.testing.assert_close(z1.grad, z2.grad)
+    assert z1.grad.abs().sum() > 0
 
 
 def test_gradient_direction_lowers_the_true_class_loss(loss, batch):
@@ -164,7 +191,9 @@ def test_built_from_a_config_file_with_custom_imports(tmp_path):
 def test_names_do_not_shadow_mmpretrain():
     from mmpretrain.models.losses import FocalLoss
     assert MODELS.get('FocalLoss') is FocalLoss
-    for name in ('SoftmaxFocalLoss', 'LDAMLoss', 'LMFLoss'):
+    for name in ('SoftmaxFocalLoss', 'LDAMLoss', 'LMFLoss',
+                 'WeightedCrossEntropyLoss', 'ClassBalancedLoss',
+                 'LogitAdjustedLoss'):
         assert MODELS.get(name).__module__.startswith('lmfloss_mm.')
 
 

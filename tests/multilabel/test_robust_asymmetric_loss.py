@@ -262,7 +262,7 @@ def test_focusing_weight_gradient_flows_unless_detached(batch):
     assert not torch.allclose(grads[0], grads[1])
     # detached: the gradient of the loss with the weights as constants
     x = logits.clone().requires_grad_(True)
-    p, q = torch.sigmoid(x), (1 - torch.sigmoid(x) + 0.05).clamp(max=1)
+    q = (1 - torch.sigmoid(x) + 0.05).clamp(max=1)
     w_neg = (1 - q).detach() ** 4
     elem = robust_asymmetric_loss(x, hard, gamma_neg=0.0) * \
         (hard + (1 - hard) * w_neg)

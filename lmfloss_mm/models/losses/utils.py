@@ -13,7 +13,7 @@ Conventions used by every loss in this package:
 """
 import contextlib
 import math
-from typing import Optional, Sequence, Union
+from typing import Optional
 
 import numpy as np
 import torch
