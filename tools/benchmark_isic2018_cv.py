@@ -43,6 +43,7 @@ import argparse
 import copy
 import datetime
 import functools
+import gc
 import glob
 import json
 import os
@@ -369,6 +370,16 @@ def _plain(value):
     return value
 
 
+def release_memory() -> None:
+    """Free the finished run's Runner (it holds reference cycles, and with
+    the paper configs' ``persistent_workers=True`` its loader processes) and
+    cached GPU memory before the next run."""
+    gc.collect()
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def cleanup_checkpoints(work_dir: str, keep_last: bool) -> None:
     """Remove the last-epoch checkpoint (the best one stays)."""
     if keep_last:
@@ -432,6 +443,7 @@ def run_one(plan: dict, settings: dict, args, data_root: str,
     start = time.time()
     metrics = train_and_test(cfg)
     elapsed = time.time() - start
+    release_memory()
     cleanup_checkpoints(work_dir, args.keep_checkpoints)
     counts = split_counts(
         table,
