@@ -53,7 +53,7 @@ def test_select_paper_grid_and_subset():
      ('ham10000', 'resnet50', 'lmf-cos')),
     # the dataset from the config (the name's 'synthetic-ham10000' does
     # not extend 'ham10000'), the backbone refined by the name
-    ('demo/resnet18-w16_32px_1xb32-ce-20e_synthetic-ham10000.py',
+    ('demo/resnet18-w16_32px_1xb32-ce-5e_synthetic-ham10000.py',
      ('ham10000', 'resnet18-w16', 'ce')),
     # a multi-label variant of the dataset keeps its own rows
     ('odir5k_multilabel/resnet50_in1k-pre_1xb32-asl-100e_odir5k-image.py',

@@ -48,7 +48,8 @@ def test_demo_runs_end_to_end(demo, tmp_path, capsys):
     assert rows[0] == 'lesion_id,image_id,dx,dx_type,age,sex,localization'
     assert len(rows) - 1 == sum(demo.DEMO_COUNTS.values())
     assert '| ce | ' in out and '| lmf | ' in out
-    assert 'LMF - CE per seed' in out
+    assert 'macro-F1, LMF - CE per seed: ' in out
+    assert 'balanced accuracy, LMF - CE per seed: ' in out
     ce_f1 = results['ce'][0][0]['imbalanced/macro_f1']
     assert f'{ce_f1:.1f} ± nan' in out
 
@@ -62,4 +63,7 @@ def test_lmf_run_uses_the_paper_configs_loss(demo, tmp_path):
     ce = demo.demo_config('ce', tmp_path, tmp_path / 'w', epochs=2, seed=3)
     assert ce.model.head.loss.type == 'CrossEntropyLoss'
     assert (ce.train_cfg.max_epochs, ce.randomness.seed) == (2, 3)
+    default = demo.demo_config('ce', tmp_path, tmp_path / 'w', epochs=None,
+                               seed=0)
+    assert default.train_cfg.max_epochs == 5  # the config's own length
     assert ce.train_dataloader.dataset.data_root == str(tmp_path)
