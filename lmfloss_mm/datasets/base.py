@@ -1,12 +1,20 @@
 """Base class of the medical datasets: annotations -> split -> image paths."""
+import logging
+import os
 import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmengine.logging import print_log
 from mmpretrain.datasets import BaseDataset
 
+from .image_check import (ImageLoadError, broken_images, find_image_loaders,
+                          format_records, image_paths, read_exclude_file)
 from .splits import SPLIT_NAMES, check_ratios, resolve_split
-from .utils import (AnnotationTable, DirectoryIndex, Sample, check_data_root)
+from .utils import (AnnotationTable, DirectoryIndex, Sample, check_data_root,
+                    list_some)
 
 
 class SplitImageDataset(BaseDataset):
@@ -21,6 +29,13 @@ class SplitImageDataset(BaseDataset):
 
     Labels are available without reading images: ``get_gt_labels()`` and
     ``get_cat_ids()`` read ``gt_label`` from the data list.
+
+    ``dataset[i]`` is always sample ``i``: a sample whose image fails to load
+    raises :class:`~lmfloss_mm.datasets.image_check.ImageLoadError` naming
+    the file and the reason (missing, empty, truncated, undecodable...), and
+    a pipeline that returns None (e.g. ``LoadImageFromFile(ignore_empty=
+    True)`` on a broken file) is an error too, where MMEngine's
+    ``BaseDataset`` would silently return another sample (``max_refetch``).
 
     Args:
         data_root (str): Root folder of the unpacked dataset.
@@ -37,12 +52,30 @@ class SplitImageDataset(BaseDataset):
             data root is read-only), read if present, else computed and
             written.  An existing path is read and validated; a missing path
             is computed and written there.  Relative paths are relative to
-            ``data_root``.  Defaults to ``''``.
+            ``data_root``.  Only the ``train``/``val``/``test`` splits read
+            it; giving it with another split is an error.  Defaults to
+            ``''``.
         split_ratios (Sequence[float]): Train/val/test fractions used when
             the split is computed. Defaults to ``(0.7, 0.15, 0.15)``.
         split_seed (int): Seed used when the split is computed.
             Defaults to 0.
         pipeline (Sequence): Processing pipeline. Defaults to ``()``.
+        exclude_file (str): Text file listing images to leave out, one file
+            name or image id per line (``#`` starts a comment), e.g. written
+            by ``tools/check_data.py --write-exclude``.  Images are left out
+            after the split is made (the split does not change); how many
+            per split is logged and kept in ``excluded_images``.  Relative
+            paths are relative to ``data_root``.  ``''`` excludes nothing.
+            Defaults to ``''``.
+        cache_images (bool): Decode every image once, when the dataset is
+            loaded, with the pipeline's first transform (which must be a
+            ``LoadImageFromFile``), keep the decoded arrays with the
+            annotations and run the rest of the pipeline on them in every
+            epoch.  The samples are the same as without the cache; the
+            memory is that of the decoded split (150 kB per 224 x 224 RGB
+            image), held in MMEngine's serialized data list, which
+            DataLoader workers share with the main process.  Defaults to
+            False.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             (e.g. ``data_prefix``, ``test_mode``, ``lazy_init``).
     """
@@ -64,15 +97,30 @@ class SplitImageDataset(BaseDataset):
                  split_ratios: Sequence[float] = (0.7, 0.15, 0.15),
                  split_seed: int = 0,
                  pipeline: Sequence = (),
+                 cache_images: bool = False,
+                 exclude_file: str = '',
                  **kwargs):
         if split not in self.SPLITS:
             raise ValueError(
                 f'{type(self).__name__}: unknown split {split!r}; choose one '
                 f'of {", ".join(map(repr, self.SPLITS))}.')
+        if split_file and split not in SPLIT_NAMES:
+            raise ValueError(
+                f'{type(self).__name__}: split_file={split_file!r} is not '
+                f'used by split={split!r}, which is not made from a split '
+                f'file (only {", ".join(map(repr, SPLIT_NAMES))} are). '
+                "Remove split_file, or choose split='train', 'val' or "
+                "'test'.")
+        self._check_fixed_classes(kwargs.get('metainfo'),
+                                  kwargs.get('classes'))
         self.split = split
         self.split_file = split_file
         self.split_ratios = check_ratios(split_ratios)
         self.split_seed = int(split_seed)
+        self.exclude_file = exclude_file
+        #: Image ids of this split left out by ``exclude_file``.
+        self.excluded_images: List[str] = []
+        self.cache_images = bool(cache_images)
         #: The split file actually used (set by ``load_data_list``).
         self.split_file_used: Optional[str] = None
         self._index: Optional[DirectoryIndex] = None
@@ -81,6 +129,22 @@ class SplitImageDataset(BaseDataset):
             data_root=data_root,
             pipeline=pipeline,
             **kwargs)
+
+    def _check_fixed_classes(self, metainfo: Optional[dict],
+                             classes) -> None:
+        """Refuse ``classes=`` / ``metainfo['classes']`` that would rename
+        the fixed classes of a dataset with ``METAINFO['classes']`` (its
+        labels index those classes, so other names would mislabel them)."""
+        fixed = self.METAINFO.get('classes')
+        given = self._compat_classes(metainfo, classes).get('classes')
+        if fixed is not None and given is not None and tuple(given) != tuple(
+                fixed):
+            raise ValueError(
+                f'{type(self).__name__} has the fixed classes '
+                f'{", ".join(fixed)} (its labels index them), but '
+                f'classes={tuple(given)} was given. Remove classes= (and '
+                "metainfo['classes']), or use CSVImageDataset for an "
+                'annotation file with other classes.')
 
     # ------------------------------------------------------------------ hooks
     @property
@@ -108,6 +172,17 @@ class SplitImageDataset(BaseDataset):
     def missing_images_hint(self) -> str:
         """Extra advice appended to the missing-images error."""
         return ''
+
+    def locate_images(self, index: DirectoryIndex,
+                      samples: List[Sample]) -> Dict[str, str]:
+        """Image id -> file of every sample, looked up in ``index`` (the
+        listing of the image root) by id, with :meth:`image_priority` and
+        :meth:`image_aliases`."""
+        return index.locate([s.image_id for s in samples],
+                            self.dataset_name,
+                            priority=self.image_priority,
+                            aliases=self.image_aliases,
+                            hint=self.missing_images_hint())
 
     # ------------------------------------------------------------- machinery
     def directory_index(self) -> DirectoryIndex:
@@ -170,24 +245,171 @@ class SplitImageDataset(BaseDataset):
                 raise ValueError(
                     f'{self.dataset_name}: no annotated image for split '
                     f'{self.split!r} in {table.source}.')
+            samples = self.apply_exclude_file(table, samples)
             img_root = self.img_prefix or self.data_root
             if osp.normpath(img_root) != osp.normpath(self.data_root):
                 check_data_root(img_root, self.dataset_name,
                                 self.EXPECTED_TREE)
                 index = DirectoryIndex(img_root)
-            paths = index.locate([s.image_id for s in samples],
-                                 self.dataset_name,
-                                 priority=self.image_priority,
-                                 aliases=self.image_aliases,
-                                 hint=self.missing_images_hint())
+            paths = self.locate_images(index, samples)
         finally:
             self._index = None  # do not keep (or pickle) the listing
-        return [
+        data_list = [
             dict(
                 img_path=paths[s.image_id],
                 gt_label=list(s.label) if self.multi_label else int(s.label))
             for s in samples
         ]
+        if self.cache_images:
+            self.decode_images(data_list)
+        return data_list
+
+    # ----------------------------------------------------------- image cache
+    def image_loader(self) -> LoadImageFromFile:
+        """The pipeline's first transform, which ``cache_images`` runs once
+        per image."""
+        transforms = self.pipeline.transforms
+        if not transforms or not isinstance(transforms[0], LoadImageFromFile):
+            first = type(transforms[0]).__name__ if transforms else 'nothing'
+            raise ValueError(
+                f'{self.dataset_name}: cache_images=True decodes the images '
+                'with the first transform of the pipeline, which must be a '
+                f'LoadImageFromFile, but the pipeline starts with {first}. '
+                'Put LoadImageFromFile first or set cache_images=False.')
+        return transforms[0]
+
+    def decode_images(self, data_list: List[dict]) -> None:
+        """Add the decoded image (``img``, ``img_shape``, ``ori_shape``) to
+        every entry of ``data_list``, decoding in threads."""
+        loader = self.image_loader()
+
+        def decode(info: dict) -> dict:
+            try:
+                results = loader(dict(img_path=info['img_path']))
+            except Exception as error:
+                raise ImageLoadError(
+                    f'{self.dataset_name}: cannot decode {info["img_path"]} '
+                    f'for the image cache ({error!r}). Find every broken '
+                    'image with `python tools/check_data.py CONFIG`.'
+                ) from error
+            if results is None:  # LoadImageFromFile(ignore_empty=True)
+                raise ImageLoadError(
+                    f'{self.dataset_name}: cannot read {info["img_path"]} '
+                    'for the image cache.')
+            return {k: results[k] for k in ('img', 'img_shape', 'ori_shape')}
+
+        with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
+            for info, decoded in zip(data_list, pool.map(decode, data_list)):
+                info.update(decoded)
+
+    def prepare_data(self, idx: int):
+        """The sample ``idx`` through the pipeline (with ``cache_images``,
+        from its decoded image through the pipeline's other transforms)."""
+        if not self.cache_images:
+            return super().prepare_data(idx)
+        results = self.get_data_info(idx)  # a fresh copy of the cached image
+        for transform in self.pipeline.transforms[1:]:
+            results = transform(results)
+            if results is None:
+                return None
+        return results
+
+    # ------------------------------------------------- exclusion, load errors
+    def apply_exclude_file(self, table: AnnotationTable,
+                           samples: List[Sample]) -> List[Sample]:
+        """Leave out the samples listed in ``exclude_file`` (matched by
+        image id or one of its :meth:`image_aliases`) and log how many."""
+        self.excluded_images = []
+        if not self.exclude_file:
+            return samples
+        path = self.resolve_path(self.exclude_file)
+        listed = read_exclude_file(path)
+        wanted = set(listed)
+
+        def names(image_id):
+            return [image_id] + self.image_aliases(image_id)
+
+        kept = []
+        for sample in samples:
+            if wanted.intersection(names(sample.image_id)):
+                self.excluded_images.append(sample.image_id)
+            else:
+                kept.append(sample)
+        annotated = {
+            name
+            for image_id in table.image_ids +
+            [i for ids in table.excluded.values() for i in ids]
+            for name in names(image_id)
+        }
+        unknown = [i for i in listed if i not in annotated]
+        print_log(
+            f'{self.dataset_name} (split {self.split!r}): exclude_file '
+            f'{path} lists {len(listed)} image(s); left out '
+            f'{len(self.excluded_images)} of this split'
+            + (f': {list_some(self.excluded_images)}'
+               if self.excluded_images else '') +
+            (f'; {len(unknown)} are not in the annotations '
+             f'({table.source}): {list_some(unknown)}' if unknown else ''),
+            logger='current',
+            level=logging.WARNING
+            if self.excluded_images or unknown else logging.INFO)
+        if not kept:
+            raise ValueError(
+                f'{self.dataset_name}: exclude_file {path} leaves out every '
+                f'image of split {self.split!r}.')
+        return kept
+
+    def __getitem__(self, idx: int) -> dict:
+        """Sample ``idx`` after the pipeline, never another sample.
+
+        Raises:
+            ImageLoadError: If the pipeline fails or returns None and an
+                image of the sample is broken; the message names each file
+                and what is wrong with it.
+            RuntimeError: If the pipeline returns None although the images
+                decode (a transform dropped the sample).
+        """
+        if not self._fully_initialized:
+            self.full_init()
+        try:
+            data = self.prepare_data(idx)
+        except Exception as error:
+            broken = self._broken_images(idx)
+            if broken:
+                raise ImageLoadError(self._load_error(idx, broken)) from error
+            if hasattr(error, 'add_note'):  # Python >= 3.11
+                error.add_note(f'{self._describe_sample(idx)}: the pipeline '
+                               'failed, but its image files decode.')
+            raise
+        if data is None:
+            broken = self._broken_images(idx)
+            if broken:
+                raise ImageLoadError(self._load_error(idx, broken))
+            raise RuntimeError(
+                f'{self._describe_sample(idx)}: the pipeline returned None '
+                'although its image files decode. A transform dropped the '
+                'sample; this dataset never replaces a sample by another '
+                'one, so remove that transform or its skipping option.')
+        return data
+
+    def _describe_sample(self, idx: int) -> str:
+        paths = image_paths(self.get_data_info(idx),
+                            find_image_loaders(self.pipeline))
+        return (f'{self.dataset_name} (split {self.split!r}), sample {idx} '
+                f'({paths})')
+
+    def _broken_images(self, idx: int):
+        try:
+            return broken_images(self.get_data_info(idx),
+                                 find_image_loaders(self.pipeline))
+        except KeyError:  # the pipeline's own error says it better
+            return []
+
+    def _load_error(self, idx: int, broken) -> str:
+        return (f'{self.dataset_name} (split {self.split!r}): sample {idx} '
+                f'cannot be loaded:\n{format_records(broken)}\nFind every '
+                'broken image of a config at once with '
+                '`python tools/check_data.py CONFIG`.')
 
     def get_gt_labels(self) -> np.ndarray:
         """All ground-truth labels without reading images.
@@ -216,4 +438,9 @@ class SplitImageDataset(BaseDataset):
         ]
         if self.split_file_used:
             body.append(f'Split file: \t{self.split_file_used}')
+        if self.exclude_file:
+            body.append(f'Excluded images: \t{len(self.excluded_images)} '
+                        f'({self.exclude_file})')
+        if self.cache_images:
+            body.append('Images: \tdecoded once, kept in memory')
         return body

@@ -22,7 +22,15 @@ MAX_LISTED = 5
 
 
 class DatasetLayoutError(FileNotFoundError):
-    """A folder, annotation file or image the dataset needs is missing."""
+    """A folder, annotation file or image the dataset needs is missing.
+
+    Raised by :meth:`DirectoryIndex.locate` for missing images, it also has
+    ``missing_ids`` (every missing image id), ``found_paths`` (id -> path of
+    the images that were found) and ``search_root``.
+    """
+    missing_ids: Sequence[str] = ()
+    found_paths: Optional[Dict[str, str]] = None
+    search_root: str = ''
 
 
 class AnnotationError(ValueError):
@@ -287,13 +295,16 @@ class DirectoryIndex:
                         key=lambda p: (priority(self.relpath(p)), p))
             found[image_id] = candidates[0]
         if missing:
-            raise DatasetLayoutError(
+            error = DatasetLayoutError(
                 f'{dataset_name}: {len(missing)} of {len(image_ids)} images '
                 f'listed in the annotations were not found under '
                 f'{self.root} (searched recursively for '
                 f'<id>{{{",".join(IMG_EXTENSIONS)}}}): {list_some(missing)}.'
                 ' Check that every image archive is unpacked under the data '
                 'root.' + (f' {hint}' if hint else ''))
+            error.missing_ids, error.found_paths = missing, found
+            error.search_root = self.root
+            raise error
         if duplicated:
             example = duplicated[0]
             print_log(

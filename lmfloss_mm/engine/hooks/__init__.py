@@ -1,8 +1,14 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook, AtomicLocalBackend
+from .check_data_hook import CheckDataHook
+from .check_split_overlap_hook import CheckSplitOverlapHook
 from .deferred_reweighting_hook import DeferredReweightingHook
-from .set_class_counts_hook import (SetClassCountsHook, count_classes,
-                                    dataset_labels, unwrap_dataset)
+from .dependency_log_filter_hook import DependencyLogFilterHook
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from .set_class_counts_hook import SetClassCountsHook
 
 __all__ = [
-    'SetClassCountsHook', 'DeferredReweightingHook', 'count_classes',
-    'dataset_labels', 'unwrap_dataset'
+    'CheckSplitOverlapHook', 'DependencyLogFilterHook',
+    'SetClassCountsHook', 'DeferredReweightingHook', 'AtomicCheckpointHook',
+    'AtomicLocalBackend', 'NonFiniteLossHook', 'NonFiniteLossError',
+    'CheckDataHook'
 ]
