@@ -26,5 +26,6 @@ model = dict(
 
 custom_hooks = [
     dict(type='SetClassCountsHook'),
+    dict(type='NonFiniteLossHook'),
     dict(type='DeferredReweightingHook', start_epoch=80, beta=0.9999),
 ]

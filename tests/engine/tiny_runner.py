@@ -1,15 +1,47 @@
 """A tiny imbalanced image-folder dataset and a ResNet-18-sized classifier
 config, for tests that run MMEngine's Runner on the CPU."""
+import contextlib
 import copy
 import itertools
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 CLASSES = ('common', 'medium', 'rare')
 _RUN_IDS = itertools.count()
 COUNTS = (12, 5, 3)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """One intra-op thread inside the block (restored afterwards): results
+    are then bit-identical across processes, and tiny models train faster on
+    a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def assert_equal_tensors(actual, expected, where='state'):
+    """``torch.equal`` on every tensor of two nested dicts/lists (state
+    dicts, optimizer states), other leaves compared with ``==``."""
+    if isinstance(expected, dict):
+        assert actual.keys() == expected.keys(), where
+        for key in expected:
+            assert_equal_tensors(actual[key], expected[key], f'{where}.{key}')
+    elif isinstance(expected, (list, tuple)):
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_equal_tensors(a, e, f'{where}[{i}]')
+    elif torch.is_tensor(expected):
+        assert torch.equal(actual, expected), where
+    else:
+        assert actual == expected, where
 
 
 def make_image_folder(root, counts=COUNTS, size=16, seed=0):
@@ -65,3 +97,25 @@ def runner_config(data_root, work_dir, loss=None, max_epochs=1,
         # unique per runner: MMEngine warns when two share a timestamp name
         experiment_name=f'test_{next(_RUN_IDS)}',
     )
+
+
+#: The project runtime's checkpoint settings (one regular checkpoint, the
+#: best one, the ``last_checkpoint`` pointer) on the tiny run's accuracy.
+PROJECT_CHECKPOINT = dict(type='AtomicCheckpointHook', interval=1,
+                          max_keep_ckpts=1, save_best='accuracy/top1',
+                          rule='greater')
+
+
+def resumable_config(data_root, work_dir, max_epochs, checkpoint=None,
+                     resume=False, **kwargs):
+    """:func:`runner_config` for resume tests: deterministic, with the
+    project runtime's hooks (``checkpoint`` replaces the checkpoint hook)
+    and datasets that skip serialisation (a ``gc.collect()`` per build)."""
+    cfg = runner_config(data_root, work_dir, max_epochs=max_epochs, **kwargs)
+    cfg['default_hooks']['checkpoint'] = checkpoint or PROJECT_CHECKPOINT
+    cfg['custom_hooks'].append(dict(type='NonFiniteLossHook'))
+    cfg['randomness'] = dict(seed=0, deterministic=True)
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader']['dataset']['serialize_data'] = False
+    cfg['resume'] = resume
+    return cfg

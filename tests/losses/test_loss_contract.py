@@ -1,4 +1,5 @@
 """MMPretrain's loss contract, checked for every loss of the package."""
+import math
 import textwrap
 
 import pytest
@@ -171,6 +172,51 @@ def test_targets_are_validated(loss, batch):
     # (N, 1) index labels are accepted like (N,)
     torch.testing.assert_close(loss(logits, labels[:, None]),
                                loss(logits, labels))
+
+
+def test_soft_target_rows_must_sum_to_one(loss, batch):
+    logits, labels, soft, _ = batch
+    multi_hot = F.one_hot(labels, 5).double()
+    multi_hot[[1, 4], 0] = 1.0  # two rows with two positives
+    with pytest.raises(ValueError, match=r'2 of 12 rows do not: rows \[1, 4\]'
+                       r' sum to \[2\.0, 2\.0\].*multi-label loss'):
+        loss(logits, multi_hot)
+    with pytest.raises(ValueError, match=r'rows \[0\] sum to \[nan\]'):
+        loss(logits, torch.cat([soft[:1] * math.nan, soft[1:]]))
+    # the tolerance is 1e-3 on the row sum (2 * eps for half precision)
+    loss(logits, soft * (1 + 9e-4))
+    with pytest.raises(ValueError, match=r'within 1e-03'):
+        loss(logits, soft * (1 + 1.1e-3))
+    half = loss(logits, soft.to(torch.float16))
+    torch.testing.assert_close(half, loss(logits, soft), rtol=1e-2, atol=0)
+    with pytest.raises(ValueError, match=r'within 2e-03'):
+        loss(logits, (soft * 1.003).to(torch.float16))
+
+
+def test_mmpretrain_soft_targets_are_accepted(loss, batch):
+    """Mixup, CutMix (the batch augments of MMPretrain's data preprocessor)
+    and label smoothing build float32 rows that sum to 1 up to rounding."""
+    from mmpretrain.models.losses import LabelSmoothLoss
+    from mmpretrain.models.utils.batch_augments import CutMix, Mixup
+    logits, labels, _, _ = batch
+    one_hot = F.one_hot(labels, 5).float()
+    images = torch.rand(12, 3, 8, 8)
+    torch.manual_seed(0)
+    targets = [augment(images, one_hot)[1]
+               for augment in (Mixup(alpha=1.0), CutMix(alpha=1.0))]
+    targets.append(LabelSmoothLoss(label_smooth_val=0.1, num_classes=5)
+                   .original_smooth_label(one_hot))
+    for target in targets:
+        assert target.dtype == torch.float32 and (target < 1).any()
+        assert torch.isfinite(loss(logits, target))
+
+
+def test_multi_label_targets_keep_rows_that_do_not_sum_to_one(batch):
+    logits, labels, _, _ = batch
+    multi_hot = F.one_hot(labels, 5).float()
+    multi_hot[:, 0] = 1.0
+    multi_label = MODELS.build(dict(type='RobustAsymmetricLoss'))
+    assert torch.isfinite(multi_label(logits, multi_hot))
 
 
 def test_built_from_a_config_file_with_custom_imports(tmp_path):

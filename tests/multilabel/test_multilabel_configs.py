@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 
 import lmfloss_mm  # noqa: F401
 from lmfloss_mm.datasets import make_fake_odir5k
+from tests.conftest import shrink_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / 'configs' / 'odir5k_multilabel'
@@ -38,37 +39,6 @@ PRETRAINED = {
     'resnet50': 'resnet50_8xb32_in1k_20210831-ea4938fc.pth',
     'efficientnetv2-s': 'efficientnetv2-s_3rdparty_in1k_20221220-f0eaff9d.pth'
 }
-
-
-@pytest.fixture(scope='module', autouse=True)
-def fast_config_parsing():
-    """Test-only speed-ups of MMEngine that leave every config value as it
-    is: (1) ``mmpretrain::`` base paths make MMEngine read all ~170
-    mmpretrain metafiles on every lookup (about 1 s per config here): the
-    lookups are memoised; (2) ``Config.pretty_text`` runs yapf 4 times per
-    runner (log and dump): formatting is skipped."""
-    from mmengine.config import config as config_module
-    from mmengine.config import utils as config_utils
-    original, format_code = (config_utils._get_cfg_metainfo,
-                             config_module.FormatCode)
-    cache = {}
-
-    def cached_metainfo(package_path, cfg_path):
-        key = (package_path, cfg_path)
-        if key not in cache:
-            try:
-                cache[key] = original(package_path, cfg_path)
-            except ValueError as error:  # a base config: not in metafiles
-                cache[key] = error
-        if isinstance(cache[key], ValueError):
-            raise cache[key]
-        return cache[key]
-
-    config_utils._get_cfg_metainfo = cached_metainfo
-    config_module.FormatCode = lambda text, **kwargs: (text, False)
-    yield
-    config_utils._get_cfg_metainfo = original
-    config_module.FormatCode = format_code
 
 
 def parse(path):
@@ -107,7 +77,8 @@ def test_config_keeps_the_recipe(path):
                                        step_size=30, gamma=0.1)
     assert cfg.train_cfg.max_epochs == 100
     # multi-label runtime: no single-label hook or metric
-    assert not cfg.get('custom_hooks')
+    assert cfg.custom_hooks == [dict(type='NonFiniteLossHook')]
+    assert cfg.get('sync_bn') == 'torch'  # docs/robustness.md: distributed
     assert 'ImbalancedClsMetric' not in str(cfg.val_evaluator)
     assert cfg.val_evaluator == [
         dict(type='AveragePrecision', average='macro'),
@@ -151,34 +122,77 @@ class CatchMetrics(Hook):
         self.metrics = metrics
 
 
-def shrink(cfg, data_root, work_dir):
-    """The project's test pattern (tests/configs/test_configs.py)."""
-    cfg.work_dir = str(work_dir)
-    cfg.model.backbone.init_cfg = None  # no download in tests
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+def test_config_keeps_the_recipe(path):
+    backbone, loss, unit = parse(path)
+    cfg = Config.fromfile(str(path))
+    assert cfg.custom_imports.imports[0] == 'lmfloss_mm'
+    assert cfg.custom_imports.allow_failed_imports is False
+    head = cfg.model.head
+    assert head.type == 'MultiLabelLinearClsHead' and 'topk' not in head
+    assert (head.num_classes, head.in_channels, head.thr) == (
+        8, BACKBONES[backbone], 0.5)
+    assert head.loss == LOSSES[loss]
+    init = cfg.model.backbone.init_cfg
+    assert init.type == 'Pretrained' and init.checkpoint.endswith(
+        PRETRAINED[backbone])
+    assert cfg.data_preprocessor.num_classes == 8
+    assert cfg.optim_wrapper.optimizer == dict(type='Adam', lr=1e-4,
+                                               weight_decay=5e-4)
+    assert cfg.param_scheduler == dict(type='StepLR', by_epoch=True,
+                                       step_size=30, gamma=0.1)
+    assert cfg.train_cfg.max_epochs == 100
+    # multi-label runtime: no single-label hook or metric
+    assert cfg.custom_hooks == [dict(type='NonFiniteLossHook')]
+    assert 'ImbalancedClsMetric' not in str(cfg.val_evaluator)
+    assert cfg.val_evaluator == [
+        dict(type='AveragePrecision', average='macro'),
+        dict(type='AveragePrecision', average=None),
+        dict(type='MultiLabelMetric', thr=0.5, average='macro'),
+        dict(type='MultiLabelMetric', thr=0.5, average=None),
+    ]
+    assert cfg.test_evaluator == cfg.val_evaluator
+    checkpoint = cfg.default_hooks.checkpoint
+    assert (checkpoint.save_best, checkpoint.rule) == ('multi-label/mAP',
+                                                       'greater')
+    size = (448, 224) if unit == 'patient' else (224, 224)
     for split in ('train', 'val', 'test'):
         loader = cfg[f'{split}_dataloader']
-        loader.update(batch_size=4 if split == 'train' else 8,
-                      num_workers=0, persistent_workers=False)
-        loader.dataset.data_root = data_root
-        loader.dataset.serialize_data = False  # skips 0.4 s of gc.collect()
-        for transform in loader.dataset.pipeline:
-            if transform.type == 'Resize':
-                transform.scale = (64, 64)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1,
-                         val_interval=1)
-    cfg.param_scheduler = []
-    cfg.default_hooks.checkpoint = None
-    cfg.default_hooks.logger.interval = 1
-    cfg.log_level = 'WARNING'
-    cfg.randomness = dict(seed=0)
-    return cfg
+        assert loader.batch_size == 32
+        dataset = loader.dataset
+        assert dataset.type == 'ODIR5K' and dataset.split == split
+        assert dataset.label_source == 'patient_multilabel'
+        assert dataset.sample_unit == unit
+        types = [t.type for t in dataset.pipeline]
+        assert types == [
+            'LoadEyePair' if unit == 'patient' else 'LoadImageFromFile',
+            'Resize', 'PackInputs'
+        ]
+        assert dataset.pipeline[1].scale == size
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    return str(make_fake_odir5k(tmp_path_factory.mktemp('odir'),
+                                organisers_annotation='csv'))
+
+
+class CatchMetrics(Hook):
+    """Keeps the metrics of the last validation."""
+
+    def __init__(self):
+        self.metrics = None
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.metrics = metrics
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
 def test_config_trains_an_iteration_and_validates(path, data_root,
                                                   tmp_path):
     _, loss, unit = parse(path)
-    cfg = shrink(Config.fromfile(str(path)), data_root, tmp_path)
+    cfg = shrink_config(Config.fromfile(str(path)), data_root, tmp_path,
+                        image_size=64, square=True, test_batch=8)
     runner = Runner.from_cfg(cfg)
     catcher = CatchMetrics()
     runner.register_hook(catcher)
@@ -214,7 +228,8 @@ def test_the_best_map_checkpoint_is_saved(data_root, tmp_path):
     path = CONFIG_DIR / 'resnet50_in1k-pre_1xb32-ral-100e_odir5k-patient.py'
     cfg = Config.fromfile(str(path))
     checkpoint = cfg.default_hooks.checkpoint
-    cfg = shrink(cfg, data_root, tmp_path)
+    cfg = shrink_config(cfg, data_root, tmp_path, image_size=64,
+                        square=True, test_batch=8)
     cfg.default_hooks.checkpoint = dict(checkpoint, by_epoch=False)
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -77,7 +77,8 @@ def test_config_contents(dataset, backbone, variant):
         head=expected_loss(variant, DATASETS[dataset]))
     if variant.endswith('-drw'):
         assert namespace.pop('custom_hooks') == [
-            dict(type='SetClassCountsHook'), DRW]
+            dict(type='SetClassCountsHook'), dict(type='NonFiniteLossHook'),
+            DRW]
     if variant.startswith('ce-'):
         sampler = {'ce-cas': 'ClassAwareSampler',
                    'ce-sqrt': 'SqrtSampler'}[variant]
@@ -104,11 +105,13 @@ def test_merged_config_keeps_the_paper_recipe(variant):
     assert train.batch_size == 32 and cfg.train_cfg.max_epochs == 100
     loss = cfg.model.head.loss
     if variant.endswith('-drw'):
-        assert cfg.custom_hooks == [dict(type='SetClassCountsHook'), DRW]
+        assert cfg.custom_hooks == [dict(type='SetClassCountsHook'),
+                                    dict(type='NonFiniteLossHook'), DRW]
         # the switch at 80% of training, as LDAM-DRW's 160 of 200 epochs
         assert DRW['start_epoch'] == 0.8 * cfg.train_cfg.max_epochs
-    else:
-        assert cfg.custom_hooks == [dict(type='SetClassCountsHook')]
+    else:  # the runtime's hooks
+        assert cfg.custom_hooks == Config.fromfile(str(
+            REPO / 'configs/_base_/imbalanced_runtime.py')).custom_hooks
     if variant.startswith('ce-'):
         assert loss == recipe.model.head.loss
         assert loss.type == 'CrossEntropyLoss' and 'class_weight' not in loss

@@ -1,5 +1,7 @@
 # Runtime of the multi-label configs: MMPretrain's default runtime, the
-# multi-label metrics, and the checkpoint with the best validation mAP kept.
+# multi-label metrics, and the checkpoint with the best validation mAP kept,
+# written atomically (AtomicCheckpointHook); training stops at the first
+# NaN/Inf loss (NonFiniteLossHook).
 # Unlike ../../_base_/imbalanced_runtime.py there is no SetClassCountsHook and
 # no ImbalancedClsMetric (both are single-label).
 _base_ = 'mmpretrain::_base_/default_runtime.py'
@@ -22,11 +24,16 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 
+custom_hooks = [dict(type='NonFiniteLossHook')]
+
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=1,
         max_keep_ckpts=1,
         save_best='multi-label/mAP',
         rule='greater'))
+
+# Distributed runs: SyncBatchNorm, as in ../../_base_/imbalanced_runtime.py.
+sync_bn = 'torch'

@@ -199,10 +199,10 @@ class ClassCountsLoss(nn.Module):
         class_weight = self.class_weight_like(logits)
         if class_weight is None:
             return logits.new_full((target.size(0), ), scale)
-        omega = class_weight[target]
+        omega = class_weight.index_select(0, target)
         if normalize:
             omega = omega / omega.mean().clamp_min(1e-12)
-        return omega * scale
+        return omega if scale == 1 else omega * scale
 
     # -- loss --------------------------------------------------------------
     def per_sample_loss(self, logits: torch.Tensor,
@@ -221,7 +221,8 @@ class ClassCountsLoss(nn.Module):
 
         Args:
             cls_score (Tensor): ``(N, C)`` logits.
-            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets.
+            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets
+                whose rows sum to 1 (``ValueError`` otherwise).
             weight (Tensor, optional): ``(N,)`` sample weights.
             avg_factor (float, optional): denominator of the mean
                 (MMPretrain's ``ClsHead`` passes the batch size).
@@ -232,7 +233,8 @@ class ClassCountsLoss(nn.Module):
         with autocast_disabled(cls_score):
             logits = float32_logits(cls_score)
             self._check_ready(logits.size(1))
-            target = prepare_target(label, logits, type(self).__name__)
+            target = prepare_target(label, logits, type(self).__name__,
+                                    rows_sum_to_one=True)
             loss = self.per_sample_loss(logits, target)
             loss = reduce_loss(loss, weight, reduction, avg_factor)
         return self.loss_weight * loss

@@ -7,7 +7,8 @@ Conventions used by every loss in this package:
   with autocast disabled, whatever the input dtype, so fp16/bf16 training gives
   the same loss as fp32 training.
 * A target is either hard, ``(N,)`` (or ``(N, 1)``) integer class indices, or
-  soft, ``(N, C)`` non-negative floats (Mixup / CutMix / label smoothing).
+  soft, ``(N, C)`` non-negative floats (Mixup / CutMix / label smoothing)
+  whose rows sum to 1 for the single-label (softmax) losses.
 * The weight of a sample for class weighting is ``omega_i = w[y_i]`` for a
   hard target and ``omega_i = sum_j q_ij w_j`` for a soft target.
 """
@@ -147,9 +148,38 @@ def check_reduction(reduction: Optional[str]) -> None:
                          f'{reduction!r}')
 
 
+#: Largest accepted ``|row sum - 1|`` of a soft target given in float32 or
+#: float64. MMPretrain's Mixup, CutMix and label smoothing build rows that
+#: sum to 1 up to rounding: each entry's rounding error is relative to the
+#: entry and the entries sum to 1, so a row sum moves by a few float32 units
+#: (~1e-7), whatever the number of classes. The mistakes this catches are
+#: off by far more: a multi-hot row (sum 2 or more), a Mixup weight applied
+#: to one label only (sum ``lam``), smoothing that adds ``eps / C`` without
+#: scaling the one-hot part (sum ``1 + eps``), percentages (sum 100).
+SOFT_TARGET_SUM_TOL = 1e-3
+
+
+def soft_target_sum_tolerance(dtype: torch.dtype) -> float:
+    """:data:`SOFT_TARGET_SUM_TOL`, widened to twice the machine epsilon of
+    ``dtype`` for targets given in half precision (float16: 2.0e-3,
+    bfloat16: 1.6e-2), where rounding alone moves a row sum that far."""
+    return max(SOFT_TARGET_SUM_TOL, 2 * torch.finfo(dtype).eps)
+
+
 def prepare_target(label: torch.Tensor, logits: torch.Tensor,
-                   owner: str = 'loss') -> torch.Tensor:
+                   owner: str = 'loss',
+                   rows_sum_to_one: bool = False) -> torch.Tensor:
     """Check a hard or soft target against ``(N, C)`` logits.
+
+    Args:
+        label (Tensor): ``(N,)`` / ``(N, 1)`` class indices or ``(N, C)``
+            soft targets.
+        logits (Tensor): ``(N, C)`` logits.
+        owner (str): name of the loss, for error messages.
+        rows_sum_to_one (bool): require each soft-target row to be a
+            probability distribution (sum 1 within
+            :func:`soft_target_sum_tolerance`), as softmax losses do;
+            multi-label losses leave it False.
 
     Returns:
         Tensor: ``(N,)`` int64 class indices, or ``(N, C)`` soft targets in
@@ -174,13 +204,39 @@ def prepare_target(label: torch.Tensor, logits: torch.Tensor,
                 "the dataset's classes and the head's num_classes.")
         return label.long()
     if label.dim() == 2 and label.size(1) == num_classes:
+        given_dtype = label.dtype if label.is_floating_point() else \
+            torch.float32
         label = label.to(logits.dtype)
         if label.numel() and bool((label < 0).any()):
             raise ValueError(f'{owner}: soft targets must be non-negative')
+        if rows_sum_to_one:
+            check_soft_target_rows(
+                label, soft_target_sum_tolerance(given_dtype), owner)
         return label
     raise ValueError(f'{owner}: target must be (N,) class indices or (N, '
                      f'{num_classes}) soft targets, got shape '
                      f'{tuple(label.shape)}')
+
+
+def check_soft_target_rows(target: torch.Tensor, tolerance: float,
+                           owner: str = 'loss') -> None:
+    """Raise ``ValueError`` naming the rows of an ``(N, C)`` soft target that
+    do not sum to 1 within ``tolerance`` (NaN and Inf rows included)."""
+    sums = target.double().sum(dim=1)
+    close = (sums - 1).abs() <= tolerance  # False for NaN
+    if bool(close.all()):
+        return
+    bad = torch.nonzero(~close).flatten()
+    shown = bad[:10].tolist()
+    raise ValueError(
+        f'{owner}: soft targets must be class probabilities whose rows sum '
+        f'to 1 (within {tolerance:.0e}), as MMPretrain\'s Mixup, CutMix and '
+        f'label smoothing produce; {bad.numel()} of {target.size(0)} rows do '
+        f'not: rows {shown} sum to '
+        f'{[round(v, 6) for v in sums[bad[:10]].tolist()]}'
+        f'{" (first 10 shown)" if bad.numel() > 10 else ""}. Normalise the '
+        'rows, or use a multi-label loss (e.g. RobustAsymmetricLoss, '
+        "CrossEntropyLoss(use_sigmoid=True)) for multi-hot targets.")
 
 
 def target_class_weight(target: torch.Tensor,
@@ -241,6 +297,8 @@ def autocast_disabled(tensor: torch.Tensor):
 __all__ = [
     'check_class_counts', 'ldam_margins', 'class_weights_from_counts',
     'effective_number_weights',
-    'prepare_target', 'target_class_weight', 'normalize_by_class_weight', 'reduce_loss', 'check_reduction',
+    'prepare_target', 'check_soft_target_rows', 'soft_target_sum_tolerance',
+    'SOFT_TARGET_SUM_TOL', 'target_class_weight', 'normalize_by_class_weight',
+    'reduce_loss', 'check_reduction',
     'float32_logits', 'autocast_disabled', 'one_minus_p'
 ]
