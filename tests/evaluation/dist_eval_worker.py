@@ -2,8 +2,10 @@
 
 Run as ``python dist_eval_worker.py RANK WORLD_SIZE PORT DATA.npz OUT.json``
 (launched by ``test_imbalanced_cls_metric.py::test_real_gloo_two_processes``).
-Rank r evaluates samples r, r + W, r + 2W, ... like a DistributedSampler and
-writes what ``BaseMetric.evaluate`` returns on that rank.
+Rank r evaluates the samples MMEngine's ``DefaultSampler(shuffle=False)``
+gives it (r, r + W, r + 2W, ..., padded from the start of the dataset to
+``ceil(N / W)`` samples, as in every MMEngine val/test loop) and writes what
+``BaseMetric.evaluate(N)`` returns on that rank.
 """
 import json
 import sys
@@ -14,6 +16,8 @@ def main(rank, world_size, port, data_path, out_path):
     import numpy as np
     import torch
     import torch.distributed as dist
+
+    from mmengine.dataset import DefaultSampler
 
     import lmfloss_mm  # noqa: F401
     from lmfloss_mm.evaluation.metrics import ImbalancedClsMetric
@@ -27,10 +31,11 @@ def main(rank, world_size, port, data_path, out_path):
         metric = ImbalancedClsMetric(
             num_classes=scores.shape[1], cls_num_list='auto')
         metric.set_class_counts(counts.tolist())  # what the hook does
+        indices = list(DefaultSampler(range(len(target)), shuffle=False))
+        assert len(indices) == -(-len(target) // world_size)  # padded
         samples = [
             dict(pred_score=torch.from_numpy(scores[i]),
-                 gt_label=torch.tensor([int(target[i])]))
-            for i in range(rank, len(target), world_size)
+                 gt_label=torch.tensor([int(target[i])])) for i in indices
         ]
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')

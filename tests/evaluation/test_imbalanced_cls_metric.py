@@ -533,7 +533,7 @@ def _free_port():
 
 def test_real_gloo_two_processes(tmp_path):
     """Two real processes (gloo, CPU) through mmengine's collect_results."""
-    scores, target = random_case(5, 5, n=41)  # odd: ranks hold 21 and 20
+    scores, target = random_case(5, 5, n=41)  # odd: rank 1 padded to 21
     counts = np.array([400, 90, 60, 10, 3])
     np.savez(tmp_path / 'data.npz', scores=scores, target=target,
              counts=counts)
