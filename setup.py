@@ -21,10 +21,35 @@ would overwrite it) is not installed.
 """
 import os
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class BuildPyWithConfigs(build_py):
+    """``build_py`` that also packages ``configs/`` as
+    ``lmfloss_mm/.mim/configs``, the folder where OpenMMLab packages keep
+    their configs, so that an installed (non-editable) lmfloss-mm has them:
+    ``lmfloss_mm.configs`` reads ``_base_/imbalanced_runtime.py`` from
+    there.  An editable install reads the checkout's ``configs/`` instead,
+    so nothing is copied then (and nothing is written into the checkout).
+    """
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        target = os.path.join(self.build_lib, 'lmfloss_mm', '.mim',
+                              'configs')
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        shutil.copytree(
+            os.path.join(HERE, 'configs'),
+            target,
+            ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
 def read_version():
@@ -48,8 +73,9 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.9',
     packages=find_packages(include=['lmfloss_mm', 'lmfloss_mm.*']),
+    cmdclass={'build_py': BuildPyWithConfigs},
     install_requires=[
-        'torch>=2.0',
+        'torch>=2.6',  # checkpoint loading: lmfloss_mm.runner.safe_load
         'torchvision>=0.15',
         'mmengine==0.10.7',
         mmcv_requirement(),

@@ -1,94 +1,119 @@
-"""Load MMEngine checkpoints on torch >= 2.6 without disabling safe loading.
+"""MMEngine's checkpoint loading, through the restricted loader.
 
-torch 2.6 made ``torch.load(weights_only=True)`` the default. MMEngine 0.10.7
-calls ``torch.load`` without ``weights_only``, and the checkpoints it writes
-hold training state (``message_hub`` with ``HistoryBuffer`` objects, numpy
-arrays and scalars) that the safe unpickler refuses. ``resume=True``,
-``load_from=<local file>`` and ``tools/test.py CONFIG CKPT`` (``mim test``)
-therefore fail.
+MMEngine 0.10.7 reads local checkpoints with ``torch.load(filename)``. On
+torch >= 2.6 that is the weights-only unpickler without the types MMEngine
+checkpoints contain, so ``resume=True``, ``load_from=<file>`` and
+``tools/test.py CONFIG CHECKPOINT`` (``mim test``) fail; with
+``weights_only=False`` a crafted checkpoint could run any code.
 
-This module replaces MMEngine's loader for local paths (the ``''`` scheme of
-``mmengine.runner.CheckpointLoader``), and nothing else:
+MMEngine's ``http://``/``https://`` loader downloads into torch hub's cache
+and reads the file with ``torch.hub.load_state_dict_from_url``, whose
+default is full unpickling; a file already in the cache is read without a
+download or a hash check.
 
-1. The file is loaded with ``weights_only=True`` and, for this call only
-   (``torch.serialization.safe_globals``), the numpy and MMEngine types that
-   MMEngine checkpoints contain. State dicts and published checkpoints load
-   this way.
-2. If the safe load still fails, the globals the file needs are listed
-   without executing it (``get_unsafe_globals_in_checkpoint``). Only when all
-   of them are ones MMEngine's own checkpoints use (they include
-   ``builtins.getattr``, which the safe unpickler cannot allow without
-   losing its guarantees) is the file loaded with ``weights_only=False``,
-   and a warning names it. Any other global raises an error that lists it.
-
-Every other ``torch.load`` in the process keeps PyTorch's safe default.
-Checkpoints are code: only resume from or test files you trust.
+Importing :mod:`lmfloss_mm` registers, in
+:class:`mmengine.runner.CheckpointLoader`, :func:`load_from_local` for local
+paths (the ``''`` scheme) and :func:`load_from_http` for ``http://`` and
+``https://``. Every such load of MMEngine (resume, ``load_from``,
+``init_cfg=dict(type='Pretrained', ...)``,
+``mmengine.runner.load_checkpoint``) then goes through
+:func:`~lmfloss_mm.runner.safe_load.load_checkpoint_file`. The other
+schemes (``open-mmlab://``, ``torchvision://``, ``pavi://``, ``s3://``)
+keep MMEngine's loaders.
 """
-import logging
+import os
 import os.path as osp
-import pickle
-from typing import List
+from typing import Any, Optional
+from urllib.parse import urlparse
 
-import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer, print_log
+from mmengine.dist import get_dist_info
 from mmengine.runner import CheckpointLoader
 
-#: Types MMEngine checkpoints contain, allowed for the safe first attempt.
-SAFE_CHECKPOINT_TYPES = [HistoryBuffer, np.ndarray, np.dtype] + [
-    getattr(np.dtypes, name) for name in dir(np.dtypes)
-    if name.endswith('DType')
-]
-try:  # numpy >= 2
-    from numpy._core.multiarray import _reconstruct, scalar
-except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar
-SAFE_CHECKPOINT_TYPES += [_reconstruct, scalar]
-
-#: Module prefixes of every global found in checkpoints written by MMEngine.
-MMENGINE_CHECKPOINT_GLOBAL_PREFIXES = (
-    'mmengine.', 'numpy.', 'collections.', 'torch.', 'builtins.getattr',
-    '_codecs.encode')
+from .safe_load import load_checkpoint_file
 
 
-def _unexpected_globals(filename: str) -> List[str]:
-    needed = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-    return [g for g in needed
-            if not g.startswith(MMENGINE_CHECKPOINT_GLOBAL_PREFIXES)]
+def load_from_local(filename: str, map_location: Any = None) -> Any:
+    """Load a local checkpoint without running code from it.
 
+    Args:
+        filename (str): Path of the checkpoint (``~`` is expanded).
+        map_location: Passed to :func:`torch.load`. Defaults to None.
 
-def load_from_local_trusted(filename, map_location):
-    """Load a local checkpoint: safely when possible, else as described in
-    :mod:`lmfloss_mm.runner.checkpoint`."""
+    Returns:
+        The checkpoint, as :func:`torch.load` returns it.
+    """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    try:
-        with torch.serialization.safe_globals(SAFE_CHECKPOINT_TYPES):
-            return torch.load(filename, map_location=map_location,
-                              weights_only=True)
-    except pickle.UnpicklingError as safe_error:
-        unexpected = _unexpected_globals(filename)
-        if unexpected:
-            raise pickle.UnpicklingError(
-                f'{filename} needs globals that MMEngine checkpoints never '
-                f'contain: {unexpected}. It was not loaded. If you trust '
-                'this file, load it with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 '
-                'set in the environment.') from safe_error
-    print_log(
-        f'lmfloss_mm: {filename} holds MMEngine training state that '
-        "torch.load's safe mode cannot read; loading it with "
-        'weights_only=False (only resume from or test checkpoints you '
-        'trust).',
-        logger='current',
-        level=logging.WARNING)
-    return torch.load(filename, map_location=map_location, weights_only=False)
+    return load_checkpoint_file(filename, map_location=map_location)
+
+
+#: Former name of :func:`load_from_local`, kept for existing imports.
+load_from_local_trusted = load_from_local
+
+
+def cached_download(url: str,
+                    model_dir: Optional[str] = None,
+                    progress: bool = True) -> str:
+    """The file ``torch.hub.load_state_dict_from_url`` would read for
+    ``url``: ``<model_dir>/<file name of the url>``, downloaded first when
+    missing.
+
+    Args:
+        url (str): ``http://`` or ``https://`` address of the checkpoint.
+        model_dir (str, optional): Cache folder. Defaults to
+            ``<torch.hub.get_dir()>/checkpoints``.
+        progress (bool): Show a download progress bar. Defaults to True.
+
+    Returns:
+        str: Path of the cached file.
+    """
+    if model_dir is None:
+        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached = osp.join(model_dir, osp.basename(urlparse(url).path))
+    if not osp.exists(cached):
+        torch.hub.download_url_to_file(url, cached, None, progress=progress)
+    return cached
+
+
+def load_from_http(filename: str,
+                   map_location: Any = None,
+                   model_dir: Optional[str] = None,
+                   progress: bool = os.isatty(0)) -> Any:
+    """MMEngine's ``http(s)://`` loader with the restricted loader: rank 0
+    downloads into the cache (:func:`cached_download`), then every rank
+    reads the cached file with :func:`load_checkpoint_file`.
+
+    Args:
+        filename (str): ``http://`` or ``https://`` address.
+        map_location: Passed to :func:`torch.load`. Defaults to None.
+        model_dir (str, optional): Cache folder (see
+            :func:`cached_download`). Defaults to None.
+        progress (bool): Show a download progress bar. Defaults to whether
+            standard input is a terminal.
+
+    Returns:
+        The checkpoint, as :func:`torch.load` returns it.
+    """
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        cached = cached_download(filename, model_dir, progress)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            cached = cached_download(filename, model_dir, progress)
+    return load_checkpoint_file(cached, map_location=map_location)
 
 
 def install() -> None:
-    """Register the loader for local paths (idempotent)."""
+    """Register :func:`load_from_local` for local paths and
+    :func:`load_from_http` for ``http(s)://`` (idempotent)."""
     CheckpointLoader.register_scheme(
-        prefixes='', loader=load_from_local_trusted, force=True)
+        prefixes='', loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=load_from_http, force=True)
 
 
 install()

@@ -8,11 +8,12 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader, Runner
 
 import lmfloss_mm  # noqa: F401
 
-from .tiny_runner import make_image_folder, runner_config
+from .tiny_runner import assert_equal_tensors, make_image_folder, runner_config
 
 
 @pytest.fixture(scope='module')
@@ -83,23 +84,47 @@ def test_plain_state_dicts_load_in_safe_mode(tmp_path, monkeypatch):
     assert loaded['meta']['epoch'] == 3 and calls == [True]
 
 
-class _Payload:
-    """Unpickling this would create a file: a stand-in for malicious code."""
+def test_schedulers_and_best_checkpoint_resume_exactly(trained, tmp_path):
+    """Adam, StepLR/MultiStepLR and message-hub state that the Runner saves
+    (a regular and a best checkpoint) come back unchanged through the
+    restricted loader (crafted files: tests/runner/)."""
+    cfg, work_dir = trained
+    checkpoint_hook = dict(type='CheckpointHook', interval=1,
+                           save_best='accuracy/top1', rule='greater')
+    cfg = dict(cfg, work_dir=str(tmp_path), resume=True,
+               default_hooks=dict(cfg['default_hooks'],
+                                  checkpoint=checkpoint_hook),
+               param_scheduler=[
+                   dict(type='StepLR', step_size=1, gamma=0.5),
+                   dict(type='MultiStepLR', milestones=[1, 3], gamma=0.1)])
+    saving = Runner.from_cfg(Config(dict(
+        cfg, load_from=str(work_dir / 'epoch_1.pth'),
+        experiment_name=cfg['experiment_name'] + '_schedulers')))
+    saving.train()  # resumes epoch 1 of 1: nothing left to train
+    saving.val()  # the CheckpointHook saves the best checkpoint
+    saving.save_checkpoint(str(tmp_path), 'full.pth')
 
-    def __init__(self, path):
-        self.path = path
+    best = CheckpointLoader.load_checkpoint(
+        str(tmp_path / 'best_accuracy_top1_epoch_1.pth'))
+    assert_equal_tensors(best['state_dict'], saving.model.state_dict())
+    assert best['message_hub']['runtime_info']['best_score'] == (
+        saving.message_hub.get_info('best_score'))
 
-    def __reduce__(self):
-        return (open, (self.path, 'w'))
-
-
-def test_foreign_pickles_are_refused(tmp_path):
-    marker = tmp_path / 'created-by-unpickling'
-    path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'x': _Payload(str(marker))}, path)
-    with pytest.raises(pickle.UnpicklingError, match=r"never contain: \[.io.open.\]"):
-        CheckpointLoader.load_checkpoint(str(path))
-    assert not marker.exists()
+    resumed = Runner.from_cfg(Config(dict(
+        cfg, load_from=str(tmp_path / 'full.pth'),
+        experiment_name=cfg['experiment_name'] + '_schedulers_resumed')))
+    resumed.train()  # resumes after epoch 1: nothing left to train
+    assert resumed.epoch == saving.epoch + 1  # saved as "after the epoch"
+    assert_equal_tensors(resumed.model.state_dict(), saving.model.state_dict())
+    assert_equal_tensors(resumed.optim_wrapper.state_dict(),
+                         saving.optim_wrapper.state_dict())
+    assert [s.state_dict() for s in resumed.param_schedulers] == [
+        s.state_dict() for s in saving.param_schedulers]
+    for key, buffer in saving.message_hub.log_scalars.items():
+        restored = resumed.message_hub.get_scalar(key)
+        assert type(restored) is HistoryBuffer
+        for got, expected in zip(restored.data, buffer.data):
+            assert (got == expected).all(), key
 
 
 def test_other_torch_load_calls_stay_safe(trained):
