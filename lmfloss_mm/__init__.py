@@ -8,7 +8,8 @@ Importing this package registers, in MMPretrain's registries:
 * ``HOOKS``: ``SetClassCountsHook`` (fills ``cls_num_list='auto'``),
   ``DeferredReweightingHook``, ``CheckSplitOverlapHook``,
   ``DependencyLogFilterHook``, ``AtomicCheckpointHook`` (crash-safe
-  checkpoints), ``NonFiniteLossHook`` (stops at a NaN/Inf loss); ``LOG_PROCESSORS``: ``CompactLogProcessor``;
+  checkpoints), ``NonFiniteLossHook`` (stops at a NaN/Inf loss);
+  ``LOG_PROCESSORS``: ``CompactLogProcessor``;
 * ``DATA_SAMPLERS``: ``ClassBalancedSampler``, ``ClassAwareSampler``,
   ``SqrtSampler``;
 * ``DATASETS``: ``HAM10000``, ``ISIC2019``, ``ODIR5K``,

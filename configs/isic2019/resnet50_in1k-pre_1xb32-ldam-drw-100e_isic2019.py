@@ -27,5 +27,7 @@ model = dict(
 custom_hooks = [
     dict(type='SetClassCountsHook'),
     dict(type='NonFiniteLossHook'),
+    dict(type='CheckSplitOverlapHook'),
+    dict(type='DependencyLogFilterHook'),
     dict(type='DeferredReweightingHook', start_epoch=80, beta=0.9999),
 ]

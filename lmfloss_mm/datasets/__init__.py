@@ -19,7 +19,8 @@ from .samplers import (ClassAwareSampler, ClassBalancedSampler, SqrtSampler,
 from .splits import (check_assignment, format_split_counts,
                      make_grouped_split, read_split_file, resolve_split,
                      split_class_counts, write_split_file)
-from .transforms import LoadEyePair
+from .image_cache import ImageCache, ImageCacheError
+from .transforms import LoadEyePair, LoadReducedImageFromFile
 from .image_check import (ImageLoadError, check_image, read_exclude_file,
                           write_exclude_file)
 from .synthetic import (make_fake_ham10000, make_fake_image_csv,
@@ -43,5 +44,6 @@ __all__ = [
     'check_class_counts', 'count_classes', 'count_labels', 'dataset_classes',
     'dataset_labels', 'unwrap_dataset',
     'DataCheckError', 'DataCheckReport', 'check_config', 'check_datasets',
-    'ImageLoadError', 'check_image', 'read_exclude_file', 'write_exclude_file'
+    'ImageLoadError', 'check_image', 'read_exclude_file', 'write_exclude_file',
+    'ImageCache', 'ImageCacheError', 'LoadReducedImageFromFile'
 ]

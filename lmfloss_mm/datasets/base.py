@@ -10,6 +10,7 @@ from mmcv.transforms import LoadImageFromFile
 from mmengine.logging import print_log
 from mmpretrain.datasets import BaseDataset
 
+from .image_cache import ImageCache
 from .image_check import (ImageLoadError, broken_images, find_image_loaders,
                           format_records, image_paths, read_exclude_file)
 from .splits import SPLIT_NAMES, check_ratios, resolve_split
@@ -74,8 +75,25 @@ class SplitImageDataset(BaseDataset):
             epoch.  The samples are the same as without the cache; the
             memory is that of the decoded split (150 kB per 224 x 224 RGB
             image), held in MMEngine's serialized data list, which
-            DataLoader workers share with the main process.  Defaults to
-            False.
+            DataLoader workers share with the main process.  With
+            ``image_cache``, the cached images are the ones kept.  Defaults
+            to False.
+        image_cache (dict, optional): Read the images from a cache prepared
+            once by ``tools/prepare_image_cache.py`` (see
+            :mod:`lmfloss_mm.datasets.image_cache` and
+            ``docs/image_cache.md``): ``dict(root=...)`` stores the output
+            of the pipeline's loader and of the ``Resize`` / ``ResizeEdge``
+            / ``CenterCrop`` right after it, which the dataset then skips,
+            and gives exactly the samples made without the cache;
+            ``short_side=S`` stores the decoded images with their shorter
+            side reduced to ``S`` (for random crops; not the same samples).
+            Other keys: ``file_format`` (``'png'`` or ``'npy'``) and
+            ``verify`` (``'stat'`` or ``'hash'``).  A relative ``root`` is
+            relative to ``data_root``.  The cache is checked against the
+            pipeline, the annotation file and every source image when the
+            dataset loads; a missing, partial or stale cache is an
+            :class:`~lmfloss_mm.datasets.image_cache.ImageCacheError`.
+            Defaults to None (decode the source images).
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
             (e.g. ``data_prefix``, ``test_mode``, ``lazy_init``).
     """
@@ -99,6 +117,7 @@ class SplitImageDataset(BaseDataset):
                  pipeline: Sequence = (),
                  cache_images: bool = False,
                  exclude_file: str = '',
+                 image_cache: Optional[dict] = None,
                  **kwargs):
         if split not in self.SPLITS:
             raise ValueError(
@@ -121,6 +140,10 @@ class SplitImageDataset(BaseDataset):
         #: Image ids of this split left out by ``exclude_file``.
         self.excluded_images: List[str] = []
         self.cache_images = bool(cache_images)
+        #: The on-disk image cache (``image_cache``), or None.
+        self.image_cache = ImageCache.from_option(image_cache, data_root)
+        #: The annotation file(s) read (set by ``load_data_list``).
+        self.annotation_source = ''
         #: The split file actually used (set by ``load_data_list``).
         self.split_file_used: Optional[str] = None
         self._index: Optional[DirectoryIndex] = None
@@ -240,6 +263,7 @@ class SplitImageDataset(BaseDataset):
             index = self.directory_index()
             table = self.load_annotations()
             table.log_exclusions(self.dataset_name)
+            self.annotation_source = table.source
             samples = self.select_samples(table)
             if not samples:
                 raise ValueError(
@@ -260,6 +284,9 @@ class SplitImageDataset(BaseDataset):
                 gt_label=list(s.label) if self.multi_label else int(s.label))
             for s in samples
         ]
+        if self.image_cache is not None:
+            self.image_cache.attach(data_list, self.pipeline, self.data_root,
+                                    table.source, self.dataset_name)
         if self.cache_images:
             self.decode_images(data_list)
         return data_list
@@ -280,7 +307,13 @@ class SplitImageDataset(BaseDataset):
 
     def decode_images(self, data_list: List[dict]) -> None:
         """Add the decoded image (``img``, ``img_shape``, ``ori_shape``) to
-        every entry of ``data_list``, decoding in threads."""
+        every entry of ``data_list``, decoding in threads (with
+        ``image_cache``: replace every entry by the stored results of the
+        cached transforms)."""
+        if self.image_cache is not None:
+            with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
+                data_list[:] = pool.map(self.image_cache.load, data_list)
+            return
         loader = self.image_loader()
 
         def decode(info: dict) -> dict:
@@ -302,13 +335,25 @@ class SplitImageDataset(BaseDataset):
             for info, decoded in zip(data_list, pool.map(decode, data_list)):
                 info.update(decoded)
 
+    def stored_transforms(self) -> int:
+        """How many leading transforms of the pipeline the stored results
+        replace: the cached ones with ``image_cache``, else the loader with
+        ``cache_images``, else none."""
+        if self.image_cache is not None:
+            return self.image_cache.num_transforms
+        return int(self.cache_images)
+
     def prepare_data(self, idx: int):
-        """The sample ``idx`` through the pipeline (with ``cache_images``,
-        from its decoded image through the pipeline's other transforms)."""
-        if not self.cache_images:
+        """The sample ``idx`` through the pipeline (with ``cache_images`` or
+        ``image_cache``, from its stored results through the pipeline's
+        other transforms)."""
+        stored = self.stored_transforms()
+        if not stored:
             return super().prepare_data(idx)
         results = self.get_data_info(idx)  # a fresh copy of the cached image
-        for transform in self.pipeline.transforms[1:]:
+        if self.image_cache is not None and not self.cache_images:
+            results = self.image_cache.load(results)
+        for transform in self.pipeline.transforms[stored:]:
             results = transform(results)
             if results is None:
                 return None
@@ -441,6 +486,8 @@ class SplitImageDataset(BaseDataset):
         if self.exclude_file:
             body.append(f'Excluded images: \t{len(self.excluded_images)} '
                         f'({self.exclude_file})')
+        if self.image_cache is not None:
+            body.append(f'Image cache: \t{self.image_cache.describe()}')
         if self.cache_images:
             body.append('Images: \tdecoded once, kept in memory')
         return body

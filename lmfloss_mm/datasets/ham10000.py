@@ -155,9 +155,12 @@ class HAM10000(SplitImageDataset):
             images).  The last two read the official one-hot ground truth
             and need no metadata file.  Defaults to ``'train'``.
         ann_file (str): The metadata file; ``''`` finds
-            ``HAM10000_metadata{.csv,.tab,}`` under ``data_root``.
-            Defaults to ``''``.
-        split_file (str): See :class:`SplitImageDataset`. Defaults to ``''``.
+            ``HAM10000_metadata{.csv,.tab,}`` under ``data_root``.  Not used
+            by the ``isic2018_*`` splits (an error there; see
+            ``isic2018_val_gt`` / ``isic2018_test_gt``).  Defaults to ``''``.
+        split_file (str): See :class:`SplitImageDataset`; only for
+            ``train``/``val``/``test`` (an error with the ``'all'`` and
+            ``isic2018_*`` splits). Defaults to ``''``.
         split_ratios (Sequence[float]): Defaults to ``(0.7, 0.15, 0.15)``.
         split_seed (int): Defaults to 0.
         pipeline (Sequence): Processing pipeline. Defaults to ``()``.
@@ -190,6 +193,11 @@ class HAM10000(SplitImageDataset):
                  isic2018_val_gt: str = '',
                  isic2018_test_gt: str = '',
                  **kwargs):
+        if ann_file and split in ISIC2018_GT_STEMS:
+            raise ValueError(
+                f'HAM10000: ann_file={ann_file!r} (the HAM10000 metadata) is '
+                f'not used by split={split!r}, which reads the ISIC 2018 '
+                f'ground truth. Pass that file as {split}_gt=... instead.')
         self.isic2018_gt = dict(
             isic2018_val=isic2018_val_gt, isic2018_test=isic2018_test_gt)
         super().__init__(

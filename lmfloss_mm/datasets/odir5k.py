@@ -349,6 +349,35 @@ def read_odir5k_annotations(
         excluded={k: v for k, v in excluded.items() if v})
 
 
+#: ``ODIR5K`` keyword options and the label sources that use them.
+KEYWORD_OPTION_SOURCES = {
+    'keyword_map': ('per_eye_keywords', ),
+    'ignore_keywords': ('per_eye_keywords', ),
+    'exclude_keywords': ('per_eye_keywords', 'patient_multilabel'),
+}
+
+
+def _check_keyword_options(label_source: str,
+                           keyword_map: Optional[Mapping[str, str]],
+                           ignore_keywords: Sequence[str],
+                           exclude_keywords: Sequence[str]) -> None:
+    """Refuse keyword options that ``label_source`` would ignore."""
+    changed = dict(
+        keyword_map=keyword_map is not None,
+        ignore_keywords=tuple(ignore_keywords) != ODIR_QUALITY_KEYWORDS,
+        exclude_keywords=tuple(exclude_keywords) != ODIR_NON_FUNDUS_KEYWORDS)
+    ignored = [name for name, sources in KEYWORD_OPTION_SOURCES.items()
+               if changed[name] and label_source not in sources]
+    if ignored:
+        users = sorted({s for name in ignored
+                        for s in KEYWORD_OPTION_SOURCES[name]})
+        raise ValueError(
+            f'ODIR5K: {", ".join(ignored)} is not used with '
+            f'label_source={label_source!r} (only with '
+            f'{" or ".join(map(repr, users))}). Remove it, or change '
+            'label_source.')
+
+
 @DATASETS.register_module()
 class ODIR5K(SplitImageDataset):
     """ODIR-5K fundus photographs, 8 classes ``N, D, G, C, A, H, M, O``.
@@ -418,10 +447,13 @@ class ODIR5K(SplitImageDataset):
         pipeline (Sequence): Processing pipeline. Defaults to ``()``.
         keyword_map (dict, optional): Keyword -> class name for
             ``per_eye_keywords``. Defaults to :data:`ODIR_KEYWORD_TO_CLASS`.
-        ignore_keywords (Sequence[str]): Defaults to
-            :data:`ODIR_QUALITY_KEYWORDS`.
-        exclude_keywords (Sequence[str]): Defaults to
-            :data:`ODIR_NON_FUNDUS_KEYWORDS`.
+        ignore_keywords (Sequence[str]): Quality keywords skipped by
+            ``per_eye_keywords``. Defaults to :data:`ODIR_QUALITY_KEYWORDS`.
+        exclude_keywords (Sequence[str]): Keywords that exclude an image
+            (``per_eye_keywords`` and ``patient_multilabel``). Defaults to
+            :data:`ODIR_NON_FUNDUS_KEYWORDS`.  A keyword option that differs
+            from its default under a ``label_source`` that does not use it
+            is an error.
         sample_unit (str): ``'image'`` or ``'patient'`` (see above).
             Defaults to ``'image'``.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`.
@@ -458,6 +490,8 @@ class ODIR5K(SplitImageDataset):
                 "ODIR5K: sample_unit='patient' needs "
                 "label_source='patient_multilabel' (the patient's N..O "
                 f'labels), got label_source={label_source!r}.')
+        _check_keyword_options(label_source, keyword_map, ignore_keywords,
+                               exclude_keywords)
         self.sample_unit = sample_unit
         self._selected_samples: List[Sample] = []
         self.label_source = label_source

@@ -481,3 +481,145 @@ def make_fake_odir5k(root,
                 sheet.append(row)
             workbook.save(folder / 'data.xlsx')
     return root
+
+
+#: Label formats of :func:`make_fake_image_csv`.
+CSV_LABEL_FORMATS = ('names', 'one_hot')
+#: How :func:`make_fake_image_csv` writes the image column.
+CSV_ID_STYLES = ('stem', 'filename', 'relpath')
+
+
+def make_fake_image_csv(root,
+                        counts: Mapping[str, int],
+                        ann_file: str = 'labels.csv',
+                        label_format: str = 'names',
+                        image_column: str = 'image',
+                        label_column: str = 'label',
+                        group_column: Optional[str] = None,
+                        images_per_group: int = 3,
+                        image_folder: str = 'images',
+                        id_style: str = 'stem',
+                        id_format: str = 'img_{:05d}',
+                        image_size: int = 32,
+                        seed: int = 0,
+                        draw: Optional[DrawFn] = None) -> Path:
+    """Write a fake dataset for :class:`~lmfloss_mm.datasets.CSVImageDataset`:
+    JPEGs in ``<root>/<image_folder>/`` and an annotation CSV, rows in
+    random order.
+
+    Args:
+        root (str | Path): Output folder (the data root).
+        counts (Mapping[str, int]): Images per class; the classes are the
+            keys, in this order (one-hot columns and class indices).
+        ann_file (str): Name of the CSV under ``root``.
+            Defaults to ``'labels.csv'``.
+        label_format (str): ``'names'`` (one ``label_column`` of class
+            names) or ``'one_hot'`` (one column per class, values
+            ``1.0``/``0.0`` as in the ISIC ground-truth files).
+            Defaults to ``'names'``.
+        image_column (str): Header of the image column.
+            Defaults to ``'image'``.
+        label_column (str): Header of the class-name column.
+            Defaults to ``'label'``.
+        group_column (str, optional): If given, a column of group ids
+            (``p0001``...), each group of one class with 1 to
+            ``images_per_group`` images. Defaults to None.
+        images_per_group (int): Largest group. Defaults to 3.
+        image_folder (str): Folder of the images below ``root``
+            (``''``: ``root`` itself). Defaults to ``'images'``.
+        id_style (str): The image column holds the file stem (``'stem'``),
+            the file name (``'filename'``) or the path relative to ``root``
+            (``'relpath'``). Defaults to ``'stem'``.
+        id_format (str): Format of the file stems, filled with a running
+            number. Defaults to ``'img_{:05d}'``.
+        image_size (int): Side of the square JPEGs. Defaults to 32.
+        seed (int): Seed of everything random. Defaults to 0.
+        draw (callable, optional): See :func:`make_fake_ham10000`.
+
+    Returns:
+        Path: ``root``.
+    """
+    if label_format not in CSV_LABEL_FORMATS:
+        raise ValueError(f'label_format must be one of {CSV_LABEL_FORMATS}, '
+                         f'got {label_format!r}.')
+    if id_style not in CSV_ID_STYLES:
+        raise ValueError(f'id_style must be one of {CSV_ID_STYLES}, got '
+                         f'{id_style!r}.')
+    classes = list(counts)
+    counts = _check_counts(counts, {}, classes)
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    entries = []  # (class index, group)
+    for index, name in enumerate(classes):
+        sizes = _lesion_sizes(counts[name], images_per_group, rng)
+        for size in sizes:
+            group = f'p{len({g for _, g in entries}) + 1:04d}'
+            entries += [(index, group)] * size
+    entries = [entries[i] for i in rng.permutation(len(entries))]
+    header = [image_column]
+    if group_column:
+        header.append(group_column)
+    header += classes if label_format == 'one_hot' else [label_column]
+    rows = []
+    for number, (index, group) in enumerate(entries):
+        stem = id_format.format(number)
+        relpath = Path(image_folder) / f'{stem}.jpg'
+        _save_image(root / relpath, index, rng, image_size, draw)
+        image = dict(stem=stem, filename=relpath.name,
+                     relpath=relpath.as_posix())[id_style]
+        row = [image] + ([group] if group_column else [])
+        row += (_one_hot(index, len(classes)) if label_format == 'one_hot'
+                else [classes[index]])
+        rows.append(row)
+    _write_csv(root / ann_file, header, rows)
+    return root
+
+
+def textured_image(width: int, height: int, rng: np.random.Generator,
+                   grain: float = 8.0) -> np.ndarray:
+    """A photograph-like ``height x width x 3`` uint8 image: skin-coloured
+    variation at several scales, a dark irregular blob, a few thin dark
+    lines (hairs) and fine grain, so that it compresses and decodes like a
+    dermoscopy or fundus photograph rather than flat colour or white noise.
+
+    Args:
+        width (int): Image width.
+        height (int): Image height.
+        rng (np.random.Generator): Source of randomness.
+        grain (float): Std of the per-pixel noise. Defaults to 8.
+
+    Returns:
+        np.ndarray: The RGB image.
+    """
+    from PIL import ImageDraw
+
+    def smooth(scale: int, channels: int) -> np.ndarray:
+        small = rng.normal(0, 1, (max(2, height // scale),
+                                  max(2, width // scale), channels))
+        layers = [
+            np.asarray(Image.fromarray(small[..., c].astype(np.float32),
+                                       mode='F').resize((width, height),
+                                                        Image.BICUBIC))
+            for c in range(channels)
+        ]
+        return np.stack(layers, axis=-1)
+
+    image = np.array([205.0, 150.0, 130.0]) + sum(
+        smooth(scale, 3) * (30.0 / (1 + np.log2(scale)))
+        for scale in (8, 32, 128))
+    yy, xx = np.mgrid[0:height, 0:width]
+    cx, cy = width * rng.uniform(0.35, 0.65), height * rng.uniform(0.35, 0.65)
+    radius = min(width, height) * rng.uniform(0.2, 0.35)
+    distance = np.hypot((xx - cx) / 1.3, yy - cy) / radius
+    blob = distance + 0.25 * smooth(16, 1)[..., 0] < 1
+    image[blob] = image[blob] * 0.45 + smooth(4, 3)[blob] * 12
+    canvas = Image.fromarray(
+        np.clip(image + rng.normal(0, grain, image.shape), 0,
+                255).astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for _ in range(int(rng.integers(2, 7))):
+        points = [(float(rng.uniform(0, width)), float(rng.uniform(
+            0, height))) for _ in range(3)]
+        draw.line(points, fill=(40, 30, 25),
+                  width=max(1, min(width, height) // 300))
+    return np.asarray(canvas)

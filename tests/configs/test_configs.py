@@ -15,6 +15,7 @@ from lmfloss_mm.datasets.synthetic import (make_fake_ham10000,
                                            make_fake_isic2019,
                                            make_fake_odir5k)
 from tests.conftest import shrink_config
+from tests.decoupled.configs import DECOUPLED_CONFIGS
 
 REPO = Path(__file__).resolve().parents[2]
 #: every config users can train (all but the _base_ files)
@@ -117,15 +118,19 @@ TRAINED_ELSEWHERE = {
     # tests/configs/test_mim_train.py
     REPO / 'configs/ham10000/resnet50_in1k-pre_1xb32-lmf-100e_ham10000.py':
     'mim train',
+    # tests/decoupled/test_decoupled_configs.py (second stages start from a
+    # first-stage checkpoint)
+    **{p: 'decoupled' for p in DECOUPLED_CONFIGS},
 }
 
 
 @pytest.mark.parametrize(
-    'path', [p for p, by in TRAINED_ELSEWHERE.items() if by != 'multilabel'],
+    'path', [p for p, by in TRAINED_ELSEWHERE.items()
+             if by not in ('multilabel', 'decoupled')],
     ids=config_id)
 def test_configs_trained_elsewhere_set_sync_bn(path):
-    # docs/robustness.md: distributed (the multi-label configs are checked
-    # in tests/multilabel)
+    # docs/robustness.md: distributed (the multi-label and decoupled configs
+    # are checked in tests/multilabel and tests/decoupled)
     assert Config.fromfile(str(path)).get('sync_bn') == 'torch'
 
 

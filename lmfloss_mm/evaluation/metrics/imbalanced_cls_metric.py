@@ -6,34 +6,83 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from mmpretrain.registry import METRICS
-from ..functional import (balanced_accuracy, confusion_matrix,
-                          expected_calibration_error, logit_adjusted_probs,
-                          precision_recall_f1_support, roc_auc_ovr,
-                          shot_group_accuracy)
+from lmfloss_mm.datasets.labels import check_class_counts
+from ..functional import (SHOT_THRESHOLDS, balanced_accuracy,
+                          confusion_matrix, expected_calibration_error,
+                          logit_adjusted_probs, precision_recall_f1_support,
+                          roc_auc_ovr, shot_group_accuracy)
 
 AUTO_FIX_HINT = ("add dict(type='SetClassCountsHook') to `custom_hooks` in "
                  'your config, or pass the training counts explicitly with '
                  '`cls_num_list=[...]`')
 
+#: Headline metrics of the log table: key -> label.
+HEADLINE_METRICS = {
+    'accuracy': 'accuracy',
+    'balanced_accuracy': 'balanced accuracy',
+    'macro_f1': 'macro-F1',
+    'weighted_f1': 'weighted F1',
+    'auc_macro': 'macro AUC',
+    'ece': 'ECE',
+    'many_shot_acc': 'many-shot acc.',
+    'medium_shot_acc': 'medium-shot acc.',
+    'few_shot_acc': 'few-shot acc.',
+}
 
-def _to_int_list(counts, name: str) -> List[int]:
-    """Validate class counts: a 1-D sequence of non-negative integers."""
-    if isinstance(counts, torch.Tensor):
-        counts = counts.detach().cpu().numpy()
-    arr = np.asarray(counts)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f'`{name}` must be a non-empty 1-D sequence of '
-                         f'class counts, got {counts!r}.')
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or (
-            np.issubdtype(arr.dtype, np.floating)
-            and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))):
-        raise ValueError(f'`{name}` must contain integers, got {counts!r}.')
-    if np.any(arr < 0):
-        raise ValueError(f'`{name}` must be non-negative, got {counts!r}.')
-    return [int(v) for v in arr]
+
+def format_metrics_table(metrics: Dict,
+                         classes: Optional[Sequence[str]] = None,
+                         train_counts: Optional[Sequence[int]] = None,
+                         title: str = '') -> str:
+    """The per-class results of :class:`ImbalancedClsMetric` as a small
+    fixed-width table, then the headline metrics on one line.
+
+    Args:
+        metrics (dict): The metric's results without prefix
+            (``precision_classwise``, ``recall_classwise``,
+            ``f1_classwise``, ``support_classwise`` and the scalars).
+        classes (Sequence[str], optional): Class names; class indices when
+            None or of another length. Defaults to None.
+        train_counts (Sequence[int], optional): Training images per class,
+            shown as a column when given. Defaults to None.
+        title (str): First line. Defaults to ``''`` (no title line).
+
+    Returns:
+        str: One row per class (precision, recall and F1 in percent with
+        one decimal, support), a ``macro`` row (the macro means and the
+        total support) and the headline line.
+    """
+    support = metrics['support_classwise']
+    if classes is None or len(classes) != len(support):
+        classes = [str(i) for i in range(len(support))]
+    width = max(5, max(len(str(c)) for c in classes))
+    columns = ['precision', 'recall', 'F1', 'support']
+    if train_counts is not None:
+        columns.append('train')
+    lines = [title] if title else []
+    lines.append(f'{"class":<{width}}' + ''.join(
+        f'{c:>11}' for c in columns))
+    for i, name in enumerate(classes):
+        cells = [f'{metrics[k][i]:>11.1f}' for k in (
+            'precision_classwise', 'recall_classwise', 'f1_classwise')]
+        cells.append(f'{support[i]:>11d}')
+        if train_counts is not None:
+            cells.append(f'{train_counts[i]:>11d}')
+        lines.append(f'{name:<{width}}' + ''.join(cells))
+    macro = [f'{metrics[k]:>11.1f}' for k in (
+        'macro_precision', 'macro_recall', 'macro_f1')]
+    macro.append(f'{sum(support):>11d}')
+    if train_counts is not None:
+        macro.append(f'{sum(train_counts):>11d}')
+    lines.append(f'{"macro":<{width}}' + ''.join(macro))
+    lines.append(', '.join(f'{label} {metrics[key]:.2f}'
+                           for key, label in HEADLINE_METRICS.items()
+                           if key in metrics))
+    return '\n'.join(lines)
 
 
 def _as_dict(data_sample) -> dict:
@@ -114,6 +163,10 @@ class ImbalancedClsMetric(BaseMetric):
             Defaults to 15.
         logit_adjust_tau (float): Strength of post-hoc logit adjustment;
             0 disables it.  Defaults to 0.
+        log_table (bool): Log the per-class results (class names,
+            precision, recall, F1, support, training counts) as a table and
+            the headline metrics after each evaluation, with
+            :func:`format_metrics_table`. Defaults to True.
         collect_device (str): Device name used for collecting results from
             different ranks during distributed evaluation. Must be 'cpu' or
             'gpu'. Defaults to 'cpu'.
@@ -139,9 +192,10 @@ class ImbalancedClsMetric(BaseMetric):
     def __init__(self,
                  num_classes: Optional[int] = None,
                  cls_num_list: Union[Sequence[int], str, None] = None,
-                 shot_thresholds: Tuple[int, int] = (100, 20),
+                 shot_thresholds: Tuple[int, int] = SHOT_THRESHOLDS,
                  ece_bins: int = 15,
                  logit_adjust_tau: float = 0.0,
+                 log_table: bool = True,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = 'imbalanced') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -159,6 +213,7 @@ class ImbalancedClsMetric(BaseMetric):
             raise ValueError('`logit_adjust_tau` must be >= 0, got '
                              f'{logit_adjust_tau!r}.')
         self.logit_adjust_tau = float(logit_adjust_tau)
+        self.log_table = bool(log_table)
 
         self.auto_class_counts = isinstance(cls_num_list, str)
         self.cls_num_list: Optional[List[int]] = None
@@ -196,12 +251,9 @@ class ImbalancedClsMetric(BaseMetric):
             counts (Sequence[int]): Non-negative integer count of every
                 class, length ``num_classes`` when that is known.
         """
-        counts = _to_int_list(counts, 'cls_num_list')
-        if self.num_classes is not None and len(counts) != self.num_classes:
-            raise ValueError(
-                f'Got {len(counts)} class counts but num_classes='
-                f'{self.num_classes}: {counts}.')
-        self.cls_num_list = counts
+        self.cls_num_list = check_class_counts(
+            counts, self.num_classes, owner='ImbalancedClsMetric',
+            allow_empty=True)
 
     def _check_counts_ready(self) -> None:
         if self.auto_class_counts and self.cls_num_list is None:
@@ -270,6 +322,8 @@ class ImbalancedClsMetric(BaseMetric):
         else:
             warnings.warn('ImbalancedClsMetric: some data samples have no '
                           '`pred_score`; `auc_macro` and `ece` are omitted.')
+        if self.log_table:
+            self._log_table(metrics, len(target))
         return self._order(metrics)
 
     # ------------------------------------------------------------------ #
@@ -383,6 +437,17 @@ class ImbalancedClsMetric(BaseMetric):
             support_classwise=support.tolist(),
             confusion_matrix=cm.tolist())
         return metrics
+
+    def _log_table(self, metrics: Dict, num_samples: int) -> None:
+        title = (f'{type(self).__name__} ({self.prefix}): {num_samples} '
+                 'samples')
+        if self.logit_adjust_tau > 0:
+            title += (', post-hoc logit adjustment tau='
+                      f'{self.logit_adjust_tau:g}')
+        classes = (self.dataset_meta or {}).get('classes')
+        print_log(
+            format_metrics_table(metrics, classes, self.cls_num_list, title),
+            logger='current')
 
     def _class_name(self, index: int) -> str:
         classes = (self.dataset_meta or {}).get('classes')
