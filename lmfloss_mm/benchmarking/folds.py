@@ -35,10 +35,10 @@ import numpy as np
 from lmfloss_mm.datasets.ham10000 import (HAM10000_CLASSES,
                                           read_ham10000_annotations,
                                           read_isic2018_task3_gt)
-from lmfloss_mm.datasets.splits import (SPLIT_NAMES, check_assignment,
-                                        write_split_file)
-from lmfloss_mm.datasets.utils import (IMG_EXTENSIONS, AnnotationTable,
-                                       DatasetLayoutError)
+from lmfloss_mm.datasets.splits import check_assignment, write_split_file
+from lmfloss_mm.datasets.utils import (AnnotationTable, DatasetLayoutError,
+                                       DirectoryIndex)
+from lmfloss_mm.fileio import atomic_open
 
 #: Name of the official ground-truth file of the ISIC 2018 Task 3 test set.
 ISIC2018_TEST_GT = 'ISIC2018_Task3_Test_GroundTruth.csv'
@@ -51,39 +51,16 @@ IMAGE_DIR = 'images'
 SPLIT_DIR = 'cv_splits'
 
 
-def find_ground_truth(source: str, name: str = ISIC2018_TEST_GT) -> str:
-    """The ground-truth CSV in ``source`` (searched recursively, shallowest
-    first)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
-        found += [osp.join(dirpath, f) for f in filenames if f == name]
+def find_ground_truth(index: DirectoryIndex,
+                      name: str = ISIC2018_TEST_GT) -> str:
+    """The ground-truth CSV in the indexed folder (shallowest first)."""
+    found = index.find_file([name])
     if not found:
         raise DatasetLayoutError(
-            f'No {name} under {source}. Pass the folder of the ISIC 2018 '
+            f'No {name} under {index.root}. Pass the folder of the ISIC 2018 '
             'Task 3 test set (images + ground truth), e.g. '
             '../shared/data/isic2018_task3_test.')
-    return sorted(found, key=lambda p: (p.count(os.sep), p))[0]
-
-
-def index_images(source: str) -> Dict[str, str]:
-    """Image id (file stem) -> absolute path of every image under
-    ``source`` (first in sorted walk order wins)."""
-    images = {}
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
-        for name in sorted(filenames):
-            stem, ext = osp.splitext(name)
-            if ext.lower() in IMG_EXTENSIONS:
-                images.setdefault(stem, osp.abspath(osp.join(dirpath, name)))
-    return images
-
-
-def _write_text_atomic(path: str, rows: Sequence[Sequence[str]]) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w', newline='', encoding='utf-8') as f:
-        csv.writer(f).writerows(rows)
-    os.replace(tmp, path)
+    return found[0]
 
 
 def resize_image(source: str, target: str, size: int) -> None:
@@ -91,15 +68,18 @@ def resize_image(source: str, target: str, size: int) -> None:
     the configs' pipeline would resize it (``LoadImageFromFile`` with cv2,
     then ``Resize(backend='pillow', interpolation='bilinear')``); the lossless
     PNG decodes to the same array and the pipeline's own ``Resize`` to the
-    same size is then the identity."""
-    import mmcv
-    image = mmcv.imread(source)
-    resized = mmcv.imresize(image, (size, size), interpolation='bilinear',
-                            backend='pillow')
-    tmp = osp.join(osp.dirname(target), f'.tmp{os.getpid()}.png')
-    if not mmcv.imwrite(resized, tmp, auto_mkdir=False):
-        raise OSError(f'cannot write {tmp}')
-    os.replace(tmp, target)
+    same size is then the identity.  Written by the image cache's
+    :func:`~lmfloss_mm.datasets.image_cache_build.store_image`."""
+    from mmpretrain.registry import TRANSFORMS
+
+    from lmfloss_mm.datasets.image_cache_build import store_image
+    transforms = [
+        TRANSFORMS.build(dict(type='LoadImageFromFile')),
+        TRANSFORMS.build(
+            dict(type='Resize', scale=(size, size), backend='pillow',
+                 interpolation='bilinear'))
+    ]
+    store_image(source, target, transforms)
 
 
 def build_data_root(source: str, data_root: str,
@@ -131,8 +111,11 @@ def build_data_root(source: str, data_root: str,
         DatasetLayoutError: No ground truth, or an image of the ground truth
             is missing.
     """
-    gt = read_isic2018_task3_gt(find_ground_truth(source))
-    images = index_images(source)
+    index = DirectoryIndex(source)
+    gt = read_isic2018_task3_gt(find_ground_truth(index))
+    # image id -> its first file in sorted walk order
+    images = {stem: osp.abspath(paths[0])
+              for stem, paths in index.images.items()}
     missing = [s.image_id for s in gt.samples if s.image_id not in images]
     if missing:
         raise DatasetLayoutError(
@@ -159,7 +142,8 @@ def build_data_root(source: str, data_root: str,
         rows.append((sample.image_id, sample.image_id,
                      HAM10000_CLASSES[sample.label], '', '', '', ''))
     metadata = osp.join(data_root, 'HAM10000_metadata.csv')
-    _write_text_atomic(metadata, rows)
+    with atomic_open(metadata, newline='') as f:
+        csv.writer(f).writerows(rows)
     return read_ham10000_annotations(metadata)
 
 
@@ -279,13 +263,3 @@ def write_cv_split_files(table: AnnotationTable, data_root: str,
         write_split_file(path, table, assignment)
         paths.append(path)
     return paths
-
-
-def split_counts(table: AnnotationTable,
-                 assignment: Dict[str, str]) -> Dict[str, List[int]]:
-    """Images per class in each split, as lists (for JSON)."""
-    counts = {s: [0] * len(table.classes) for s in SPLIT_NAMES}
-    for sample in table.samples:
-        counts[assignment[sample.image_id]][sample.label] += 1
-    return counts
-

@@ -14,7 +14,8 @@ import copy
 import multiprocessing
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 from mmengine.dataset import (BaseDataset, ClassBalancedDataset,
@@ -172,19 +173,47 @@ def run_checks(tasks: Sequence[ImageTask],
         progress (bool): Show MMEngine's progress bar (with ETA).
             Defaults to True.
     """
+    return map_in_processes(_check_task, tasks, workers, progress)
+
+
+def map_in_processes(func: Callable,
+                     tasks: Sequence,
+                     workers: int = 1,
+                     progress: bool = True,
+                     initializer: Optional[Callable] = None,
+                     initargs: tuple = (),
+                     max_chunk: int = 32) -> list:
+    """``[func(task) for task in tasks]`` in ``workers`` processes, in
+    order, with MMEngine's progress bar.
+
+    Args:
+        func (callable): A module-level function of one task.
+        tasks (Sequence): The tasks.
+        workers (int): Processes; ``<= 1`` runs in this process.
+            Defaults to 1.
+        progress (bool): Show the progress bar (with ETA). Defaults to True.
+        initializer (callable, optional): Run with ``initargs`` once in
+            every process (in this one when ``workers <= 1``) before the
+            tasks. Defaults to None.
+        initargs (tuple): Arguments of ``initializer``. Defaults to ``()``.
+        max_chunk (int): Largest number of tasks sent to a process at once.
+            Defaults to 32.
+    """
     tasks = list(tasks)
     if workers <= 1 or len(tasks) < 2:
+        if initializer is not None:
+            initializer(*initargs)
         if progress and tasks:
-            return track_progress(_check_task, tasks, file=sys.stdout)
-        return [_check_task(task) for task in tasks]
+            return track_progress(func, tasks, file=sys.stdout)
+        return [func(task) for task in tasks]
     workers = min(workers, len(tasks))
-    chunksize = max(1, min(32, len(tasks) // (8 * workers)))
+    chunksize = max(1, min(max_chunk, len(tasks) // (8 * workers)))
     if progress:
         return track_parallel_progress(
-            _check_task, tasks, nproc=workers, chunksize=chunksize,
-            file=sys.stdout)
-    with multiprocessing.Pool(workers) as pool:
-        return pool.map(_check_task, tasks, chunksize)
+            func, tasks, nproc=workers, initializer=initializer,
+            initargs=initargs, chunksize=chunksize, file=sys.stdout)
+    with multiprocessing.Pool(workers, initializer, initargs) as pool:
+        return pool.map(func, tasks, chunksize)
 
 
 @dataclass
@@ -390,7 +419,8 @@ def check_datasets(datasets: Mapping[str, object],
 def _listing_cfg(dataset_cfg):
     """A copy of a dataset config with ``lazy_init=True`` on every MMEngine
     dataset and wrapper in it, so building it reads no annotation, and
-    without ``cache_images`` (which would decode while listing)."""
+    without ``cache_images`` (which would decode while listing) and
+    ``image_cache`` (the source images are listed)."""
     from mmpretrain.registry import DATASETS
     cfg = copy.deepcopy(dataset_cfg)
     nodes = [cfg]
@@ -406,6 +436,7 @@ def _listing_cfg(dataset_cfg):
             node['lazy_init'] = True
         if node.get('cache_images'):
             node['cache_images'] = False
+        node.pop('image_cache', None)
         if isinstance(node.get('dataset'), dict):
             nodes.append(node['dataset'])
         nodes += list(node.get('datasets') or [])
