@@ -4,18 +4,21 @@ Importing this package registers, in MMPretrain's registries:
 
 * ``MODELS``: ``SoftmaxFocalLoss``, ``LDAMLoss``, ``LMFLoss``,
   ``WeightedCrossEntropyLoss``, ``ClassBalancedLoss``, ``LogitAdjustedLoss``,
-  ``RobustAsymmetricLoss``, ``CosineClsHead``;
+  ``LabelAwareSmoothingLoss``, ``RobustAsymmetricLoss``,
+  ``DetachableAsymmetricLoss``, ``CosineClsHead``, ``LWSClsHead``,
+  ``TauNormClsHead``;
 * ``HOOKS``: ``SetClassCountsHook`` (fills ``cls_num_list='auto'``),
   ``DeferredReweightingHook``, ``CheckSplitOverlapHook``,
   ``DependencyLogFilterHook``, ``AtomicCheckpointHook`` (crash-safe
-  checkpoints), ``NonFiniteLossHook`` (stops at a NaN/Inf loss);
-  ``LOG_PROCESSORS``: ``CompactLogProcessor``;
+  checkpoints), ``NonFiniteLossHook`` (stops at a NaN/Inf loss),
+  ``SecondStageHook``, ``MaxNormHook``; ``LOG_PROCESSORS``:
+  ``CompactLogProcessor``; ``LOOPS``: ``TauNormSweepLoop``;
 * ``DATA_SAMPLERS``: ``ClassBalancedSampler``, ``ClassAwareSampler``,
   ``SqrtSampler``;
 * ``DATASETS``: ``HAM10000``, ``ISIC2019``, ``ODIR5K``,
   ``CSVImageDataset``; ``TRANSFORMS``:
   ``LoadEyePair`` (both eyes of an ODIR-5K patient);
-* ``METRICS``: ``ImbalancedClsMetric``;
+* ``METRICS``: ``ImbalancedClsMetric``, ``ODIRScore``;
 
 filters the known, harmless warnings of its dependencies
 (:mod:`lmfloss_mm.utils.dependency_warnings`) and makes MMEngine load local

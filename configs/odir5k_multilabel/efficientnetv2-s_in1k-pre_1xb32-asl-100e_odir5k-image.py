@@ -2,8 +2,10 @@
 # labels (224x224), EfficientNetV2-S (ImageNet-1k init), the project's Adam
 # recipe (lr 1e-4, wd 5e-4, StepLR 30 x0.1, 100 epochs, batch 32), no
 # augmentation, best validation mAP kept.
-# MMPretrain's AsymmetricLoss (Ridnik et al., ICCV 2021) with the ASL
-# repository's training values gamma_pos=0, gamma_neg=4, clip=0.05.
+# Asymmetric loss (Ridnik et al., ICCV 2021) as the ASL repository trains it:
+# gamma_pos=0, gamma_neg=4, clip=0.05 and the focusing weight without gradient
+# (its disable_torch_grad_focal_loss=True; MMPretrain's AsymmetricLoss
+# differentiates through it). See docs/multilabel.md.
 _base_ = [
     '../_base_/datasets/odir5k_multilabel_image_bs32_224.py',
     './_base_/efficientnetv2-s_in1k-pre_multilabel.py',
@@ -15,9 +17,10 @@ model = dict(
     head=dict(
         loss=dict(
             _delete_=True,
-            type='AsymmetricLoss',
+            type='DetachableAsymmetricLoss',
             gamma_pos=0.0,
             gamma_neg=4.0,
             clip=0.05,
             eps=1e-8,
+            detach_focusing_weight=True,
             loss_weight=1.0)))

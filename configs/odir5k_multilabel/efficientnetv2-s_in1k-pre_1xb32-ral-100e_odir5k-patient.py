@@ -8,7 +8,7 @@ _base_ = [
     '../_base_/datasets/odir5k_multilabel_patient_bs32_224x448.py',
     './_base_/efficientnetv2-s_in1k-pre_multilabel.py',
     '../_base_/schedules/adam_steplr-30e_100e.py',
-    './_base_/multilabel_runtime.py',
+    './_base_/multilabel_patient_runtime.py',
 ]
 
 model = dict(

@@ -137,7 +137,7 @@ def test_configs_trained_elsewhere_set_sync_bn(path):
 @pytest.mark.parametrize(
     'path', [p for p in CONFIGS if p not in TRAINED_ELSEWHERE], ids=config_id)
 def test_config_trains_an_iteration_and_validates(path, data_roots,
-                                                  tmp_path):
+                                                  tmp_path, free_runners):
     cfg = Config.fromfile(str(path))
     assert cfg.get('sync_bn') == 'torch'  # docs/robustness.md: distributed
     dataset = cfg.train_dataloader.dataset.type

@@ -1,3 +1,4 @@
 from .imbalanced_cls_metric import ImbalancedClsMetric
+from .odir_score import ODIRScore
 
-__all__ = ['ImbalancedClsMetric']
+__all__ = ['ImbalancedClsMetric', 'ODIRScore']

@@ -53,6 +53,94 @@ def _focusing(base: torch.Tensor, gamma: float) -> torch.Tensor:
     return base.clamp_min(torch.finfo(base.dtype).tiny).pow(gamma)
 
 
+class AsymmetricFocusingLoss(nn.Module):
+    """Base of the asymmetric (ASL-style) sigmoid multi-label losses.
+
+    It holds the arguments they share (focusing exponents, probability
+    margin, log clamp) and implements MMPretrain's loss contract around the
+    subclass's element-wise loss (:meth:`elementwise`): ``(N, C)`` 0/1 or
+    soft targets, or ``(N,)`` class indices (one-hot rows); ``(N,)`` sample
+    or ``(N, C)`` element weights; ``weight_reduce_loss`` with
+    ``avg_factor``; ``loss_weight``; computation in float32 with autocast
+    disabled (float64 input stays float64).
+
+    Args:
+        gamma_neg (float): Focusing exponent of negatives, ``>= 0``.
+        gamma_pos (float): Focusing exponent of positives, ``>= 0``.
+        clip (float, optional): Probability margin of negatives, in
+            ``[0, 1)``; None or 0 disables it.
+        eps (float): Lower clamp of the probabilities, in ``(0, 1)``.
+        detach_focusing_weight (bool): Compute the focusing weights without
+            gradient.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        loss_weight (float): Multiplier of the loss.
+    """
+
+    def __init__(self, gamma_neg: float, gamma_pos: float,
+                 clip: Optional[float], eps: float,
+                 detach_focusing_weight: bool, reduction: str,
+                 loss_weight: float):
+        super().__init__()
+        name = type(self).__name__
+        if gamma_neg < 0 or gamma_pos < 0:
+            raise ValueError(f'{name}: gamma_neg and gamma_pos must be >= 0, '
+                             f'got {gamma_neg} and {gamma_pos}')
+        if clip is not None and not 0 <= clip < 1:
+            raise ValueError(f'{name}: clip must be None or in [0, 1), got '
+                             f'{clip}')
+        if not 0 < eps < 1:
+            raise ValueError(f'{name}: eps must be in (0, 1), got {eps}')
+        check_reduction(reduction)
+        self.gamma_neg = float(gamma_neg)
+        self.gamma_pos = float(gamma_pos)
+        self.clip = clip
+        self.eps = float(eps)
+        self.detach_focusing_weight = bool(detach_focusing_weight)
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+
+    def elementwise(self, logits: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        """``(N, C)`` losses of float logits and ``(N, C)`` targets in
+        ``[0, 1]`` (subclasses)."""
+        raise NotImplementedError
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """Compute the loss.
+
+        Args:
+            cls_score (Tensor): ``(N, C)`` logits.
+            label (Tensor): ``(N, C)`` 0/1 or soft targets, or ``(N,)``
+                class indices.
+            weight (Tensor, optional): ``(N,)`` sample weights or ``(N, C)``
+                element weights.
+            avg_factor (float, optional): Denominator of ``'mean'``
+                (``MultiLabelClsHead`` passes the batch size).
+            reduction_override (str, optional): Overrides ``reduction``.
+
+        Returns:
+            Tensor: The scalar loss, or ``(N, C)`` for ``'none'``.
+        """
+        check_reduction(reduction_override)
+        reduction = reduction_override or self.reduction
+        with autocast_disabled(cls_score):
+            logits = float32_logits(cls_score)
+            target = multilabel_target(label, logits, type(self).__name__)
+            loss = self.elementwise(logits, target)
+            loss = weight_reduce_loss(
+                loss,
+                weight=element_weight(weight, loss),
+                reduction=reduction,
+                avg_factor=avg_factor)
+        return self.loss_weight * loss
+
+
 def robust_asymmetric_loss(cls_score: torch.Tensor,
                            target: torch.Tensor,
                            gamma_neg: float = 4.0,
@@ -120,7 +208,7 @@ def robust_asymmetric_loss(cls_score: torch.Tensor,
 
 
 @MODELS.register_module()
-class RobustAsymmetricLoss(nn.Module):
+class RobustAsymmetricLoss(AsymmetricFocusingLoss):
     r"""Robust Asymmetric Loss (RAL) for multi-label classification.
 
     Park, Park, Kim and Ryu, "Robust Asymmetric Loss for Multi-Label
@@ -250,78 +338,31 @@ class RobustAsymmetricLoss(nn.Module):
                  detach_focusing_weight: bool = False,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0):
-        super().__init__()
-        name = type(self).__name__
-        if gamma_neg < 0 or gamma_pos < 0:
-            raise ValueError(f'{name}: gamma_neg and gamma_pos must be >= 0, '
-                             f'got {gamma_neg} and {gamma_pos}')
-        if clip is not None and not 0 <= clip < 1:
-            raise ValueError(f'{name}: clip must be None or in [0, 1), got '
-                             f'{clip}')
-        if not 0 < eps < 1:
-            raise ValueError(f'{name}: eps must be in (0, 1), got {eps}')
+        super().__init__(gamma_neg, gamma_pos, clip, eps,
+                         detach_focusing_weight, reduction, loss_weight)
         if lamb < 1:
             raise ValueError(
-                f'{name}: lamb must be >= 1 (the Hill weight (lamb - p) '
-                f'would be negative for p > lamb), got {lamb}')
-        check_reduction(reduction)
-        self.gamma_neg = float(gamma_neg)
-        self.gamma_pos = float(gamma_pos)
-        self.clip = clip
-        self.eps = float(eps)
+                f'{type(self).__name__}: lamb must be >= 1 (the Hill weight '
+                f'(lamb - p) would be negative for p > lamb), got {lamb}')
         self.lamb = float(lamb)
         self.epsilon_pos = float(epsilon_pos)
         self.epsilon_neg = float(epsilon_neg)
         self.epsilon_pos_pow = float(epsilon_pos_pow)
-        self.detach_focusing_weight = bool(detach_focusing_weight)
-        self.reduction = reduction
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): ``(N, C)`` logits.
-            label (Tensor): ``(N, C)`` 0/1 or soft targets, or ``(N,)``
-                class indices.
-            weight (Tensor, optional): ``(N,)`` sample weights or ``(N, C)``
-                element weights.
-            avg_factor (float, optional): Denominator of ``'mean'``
-                (``MultiLabelClsHead`` passes the batch size).
-            reduction_override (str, optional): Overrides ``reduction``.
-
-        Returns:
-            Tensor: The scalar loss, or ``(N, C)`` for ``'none'``.
-        """
-        check_reduction(reduction_override)
-        reduction = reduction_override or self.reduction
-        with autocast_disabled(cls_score):
-            logits = float32_logits(cls_score)
-            target = multilabel_target(label, logits, type(self).__name__)
-            loss = robust_asymmetric_loss(
-                logits,
-                target,
-                gamma_neg=self.gamma_neg,
-                gamma_pos=self.gamma_pos,
-                clip=self.clip,
-                eps=self.eps,
-                lamb=self.lamb,
-                epsilon_pos=self.epsilon_pos,
-                epsilon_neg=self.epsilon_neg,
-                epsilon_pos_pow=self.epsilon_pos_pow,
-                detach_focusing_weight=self.detach_focusing_weight)
-            loss = weight_reduce_loss(
-                loss,
-                weight=element_weight(weight, loss),
-                reduction=reduction,
-                avg_factor=avg_factor)
-        return self.loss_weight * loss
+    def elementwise(self, logits: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        return robust_asymmetric_loss(
+            logits,
+            target,
+            gamma_neg=self.gamma_neg,
+            gamma_pos=self.gamma_pos,
+            clip=self.clip,
+            eps=self.eps,
+            lamb=self.lamb,
+            epsilon_pos=self.epsilon_pos,
+            epsilon_neg=self.epsilon_neg,
+            epsilon_pos_pow=self.epsilon_pos_pow,
+            detach_focusing_weight=self.detach_focusing_weight)
 
     def extra_repr(self) -> str:
         return (f'gamma_neg={self.gamma_neg}, gamma_pos={self.gamma_pos}, '

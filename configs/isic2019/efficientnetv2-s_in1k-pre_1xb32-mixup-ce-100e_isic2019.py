@@ -1,0 +1,15 @@
+# ISIC-2019, EfficientNetV2-S; see docs/decoupled.md.
+# Mixup (alpha 0.2) with cross-entropy: the first stage of MiSLAS (Zhong et
+# al., CVPR 2021). The rest is the official LMF recipe (Adam lr 1e-4, wd 5e-4,
+# StepLR 30 x0.1, 100 epochs, batch 32, best val macro-F1 kept).
+_base_ = [
+    '../_base_/datasets/isic2019_bs32_224.py',
+    '../_base_/models/efficientnetv2-s_in1k-pre.py',
+    '../_base_/schedules/adam_steplr-30e_100e.py',
+    '../_base_/imbalanced_runtime.py',
+]
+custom_imports = dict(imports=['lmfloss_mm'], allow_failed_imports=False)
+
+model = dict(
+    head=dict(num_classes=8),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.2)]))
