@@ -31,7 +31,9 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import lmfloss_mm  # noqa: F401,E402  (registers datasets)
-from lmfloss_mm.visualization import (DEFAULT_MAX_M, SPLIT_NAMES,  # noqa: E402
+from lmfloss_mm.datasets.splits import SPLIT_NAMES  # noqa: E402
+from lmfloss_mm.evaluation.functional import SHOT_THRESHOLDS  # noqa: E402
+from lmfloss_mm.visualization import (DEFAULT_MAX_M,  # noqa: E402
                                       collect_config_counts,
                                       compute_class_stats, config_loss_info,
                                       format_table, plot_class_counts,
@@ -61,7 +63,7 @@ def parse_args(argv=None):
         '--shot-thresholds',
         type=int,
         nargs=2,
-        default=(100, 20),
+        default=SHOT_THRESHOLDS,
         metavar=('MANY', 'FEW'),
         help='many-shot: count > MANY; few-shot: count < FEW')
     parser.add_argument(

@@ -1,19 +1,20 @@
-"""Figures of a finished grid of runs; nothing is retrained or re-evaluated.
+"""Figures of finished runs; nothing is retrained or re-evaluated.
 
-Reads ``<WORK_ROOT>/<config-stem>/seed-<s>/metrics.json`` and
-``predictions.pkl`` and writes to ``--out-dir``:
+Reads every run below WORK_ROOT (grid runs, cross-validation folds, plain
+``mim train`` / ``mim test`` work folders; see ``tools/make_tables.py``)
+and writes to ``--out-dir``:
 
 * ``per_class_f1/<dataset>_<backbone>.png``: per-class F1 by loss (grouped
-  bars, mean over seeds, sample std as error bars), plus
+  bars, mean over runs, sample std as error bars), plus
   ``per_class_f1.csv``;
-* ``confusion/<config-stem>.png``: row-normalised confusion matrix, seeds
+* ``confusion/<config-stem>.png``: row-normalised confusion matrix, runs
   summed;
 * ``reliability/<config-stem>.png``: reliability diagram of the pooled
-  test predictions of all seeds, ECE in the title, plus ``calibration.csv``
+  test predictions of all runs, ECE in the title, plus ``calibration.csv``
   (accuracy and ECE in percent, like ``ImbalancedClsMetric``).
 
-Runs without ``metrics.json`` (unfinished) are skipped with a message, as
-are reliability diagrams of configs without ``predictions.pkl``.
+Reliability diagrams need each run's test predictions (``predictions.pkl``
+of ``mim test ... --out``); runs without them are left out with a message.
 
 Examples::
 
@@ -22,25 +23,24 @@ Examples::
         --figures reliability --bins 10
 """
 import argparse
-import csv
 import os
 import os.path as osp
+import re
 
 import matplotlib
 
 matplotlib.use('Agg')
 
-import numpy as np  # noqa: E402
-
-from lmfloss_mm.visualization import (calibration_error, find_runs,  # noqa
-                                      per_class_f1_table,
-                                      plot_confusion_matrix,
+from lmfloss_mm.evaluation.functional import (  # noqa: E402
+    calibration_bins, expected_calibration_error)
+from lmfloss_mm.results import Table, load_runs  # noqa: E402
+from lmfloss_mm.results.predictions import (group_runs,  # noqa: E402
+                                            per_class_f1_table,
+                                            pooled_predictions,
+                                            summed_confusion)
+from lmfloss_mm.visualization import (plot_confusion_matrix,  # noqa: E402
                                       plot_per_class_f1,
-                                      plot_reliability_diagram,
-                                      pooled_predictions, reliability_bins,
-                                      save_figure, summed_confusion,
-                                      top1_confidence)
-from lmfloss_mm.visualization.results import group_runs, out_name  # noqa
+                                      plot_reliability_diagram, save_figure)
 
 FIGURES = ('f1', 'confusion', 'reliability')
 
@@ -48,34 +48,23 @@ FIGURES = ('f1', 'confusion', 'reliability')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Per-class F1, confusion matrices and reliability '
-        'diagrams of a finished grid.')
-    parser.add_argument('work_root',
-                        help='folder holding <config-stem>/seed-<s>/ runs')
+        'diagrams of finished runs.')
+    parser.add_argument('work_root', help='folder holding finished runs')
+    parser.add_argument('--out-dir', default=None,
+                        help='output folder (default: <WORK_ROOT>/plots)')
+    parser.add_argument('--figures', nargs='+', default=list(FIGURES),
+                        choices=FIGURES, help='which figures to draw')
     parser.add_argument(
-        '--out-dir',
-        default=None,
-        help='output folder (default: <WORK_ROOT>/plots)')
-    parser.add_argument(
-        '--figures',
-        nargs='+',
-        default=list(FIGURES),
-        choices=FIGURES,
-        help='which figures to draw')
-    parser.add_argument(
-        '--bins',
-        type=int,
-        default=15,
+        '--bins', type=int, default=15,
         help='confidence bins of the reliability diagrams and ECE (15, as '
         'ImbalancedClsMetric)')
     parser.add_argument('--dpi', type=int, default=120)
     return parser.parse_args(argv)
 
 
-def write_rows(path, header, rows):
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+def out_name(text: str) -> str:
+    """A file-name-safe version of ``text``."""
+    return re.sub(r'[^A-Za-z0-9._+-]+', '_', text).strip('_') or 'unnamed'
 
 
 def draw_per_class_f1(runs, out_dir, dpi, log=print):
@@ -99,26 +88,27 @@ def draw_per_class_f1(runs, out_dir, dpi, log=print):
                           out_name(f'{dataset}_{backbone}') + '.png'), dpi))
     if rows:
         path = osp.join(out_dir, 'per_class_f1.csv')
-        write_rows(path, ['dataset', 'backbone', 'loss', 'class', 'f1_mean',
-                          'f1_std', 'n_seeds'], rows)
+        Table('Per-class F1', ['dataset', 'backbone', 'loss', 'class',
+                               'f1_mean', 'f1_std', 'n_runs'],
+              rows).write_csv(path)
         written.append(path)
     return written
 
 
 def draw_confusion_matrices(runs, out_dir, dpi, log=print):
-    """One row-normalised matrix per config, seeds summed."""
+    """One row-normalised matrix per config, runs summed."""
     written = []
     for stem, group in group_runs(runs, key=lambda r: r.config_stem).items():
         matrix, used = summed_confusion(group, log)
         if matrix is None:
             log(f'skip confusion matrix of {stem}: no usable run')
             continue
-        classes = group[0].classes or [str(i) for i in range(len(matrix))]
+        classes = group[0].classes or []
         if len(classes) != len(matrix):
             classes = [str(i) for i in range(len(matrix))]
         fig = plot_confusion_matrix(
             matrix, classes,
-            title=f'{stem}\nrow-normalised, {used} seed(s) summed')
+            title=f'{stem}\nrow-normalised, {used} run(s) summed')
         written.append(save_figure(
             fig, osp.join(out_dir, 'confusion', out_name(stem) + '.png'),
             dpi))
@@ -126,29 +116,31 @@ def draw_confusion_matrices(runs, out_dir, dpi, log=print):
 
 
 def draw_reliability_diagrams(runs, out_dir, dpi, n_bins, log=print):
-    """One diagram per config from the pooled predictions of its seeds."""
+    """One diagram per config from the pooled predictions of its runs."""
     written, rows = [], []
     for stem, group in group_runs(runs, key=lambda r: r.config_stem).items():
         scores, labels, used = pooled_predictions(group, log)
         if scores is None:
-            log(f'skip reliability diagram of {stem}: no predictions.pkl in '
-                'any seed')
+            log(f'skip reliability diagram of {stem}: no run has '
+                'predictions (mim test ... --out <run>/predictions.pkl)')
             continue
-        confidence, correct = top1_confidence(scores, labels)
-        ece = calibration_error(confidence, correct, n_bins)
+        confidence = scores.max(axis=1)
+        correct = scores.argmax(axis=1) == labels
+        ece = expected_calibration_error(confidence, correct, n_bins)
         fig = plot_reliability_diagram(
-            reliability_bins(confidence, correct, n_bins), ece,
-            title=f'{stem} ({used} seed(s) pooled)')
+            calibration_bins(confidence, correct, n_bins), ece,
+            title=f'{stem} ({used} run(s) pooled)')
         written.append(save_figure(
             fig, osp.join(out_dir, 'reliability', out_name(stem) + '.png'),
             dpi))
         rows.append([stem, used, len(labels),
-                     repr(100 * float(np.mean(correct))),
+                     repr(100 * float(correct.mean())),
                      repr(100 * float(ece)), n_bins])
     if rows:
         path = osp.join(out_dir, 'calibration.csv')
-        write_rows(path, ['config_stem', 'n_seeds', 'n_samples',
-                          'accuracy_percent', 'ece_percent', 'n_bins'], rows)
+        Table('Calibration', ['config_stem', 'n_runs', 'n_samples',
+                              'accuracy_percent', 'ece_percent', 'n_bins'],
+              rows).write_csv(path)
         written.append(path)
     return written
 
@@ -156,10 +148,10 @@ def draw_reliability_diagrams(runs, out_dir, dpi, n_bins, log=print):
 def main(argv=None):
     args = parse_args(argv)
     out_dir = args.out_dir or osp.join(args.work_root, 'plots')
-    runs = find_runs(args.work_root)
+    runs = load_runs([args.work_root], warn=print)
     if not runs:
-        print(f'No finished run (with metrics.json) under {args.work_root}; '
-              'nothing to plot.')
+        print(f'No finished run under {args.work_root} (no metrics.json, '
+              'result.json or MMEngine test log); nothing to plot.')
         return []
     print(f'{len(runs)} finished run(s) of '
           f'{len({r.config_stem for r in runs})} config(s) under '

@@ -1,4 +1,5 @@
-"""Train and test a grid of configs x seeds, one run after another.
+"""Train and test a grid of configs x seeds, one run after another or up to
+K runs at once (``--parallel K``).
 
 Each run goes to ``<work-root>/<config-stem>/seed-<s>/``: MMPretrain's
 ``train.py`` with ``randomness.seed=<s>``, then ``test.py`` on the best
@@ -20,14 +21,21 @@ Examples::
         --cfg-options train_cfg.max_epochs=1 --dry-run
     # 4 GPUs per run
     python tools/run_grid.py --datasets odir5k --launcher pytorch --gpus 4
+    # 8 runs at once on an 8-GPU machine, one GPU each
+    python tools/run_grid.py --datasets odir5k --seeds 0 1 2 --parallel 8
+    # Slurm: 16 runs at once, each its own srun (1 GPU)
+    python tools/run_grid.py --datasets odir5k --launcher slurm \\
+        --partition gpu --parallel 16
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
-from lmfloss_mm.reporting import (LaunchOptions, build_grid,
-                                  expand_config_args, print_plan, run_grid,
-                                  select_configs)
+from lmfloss_mm.grid import (LaunchOptions, build_grid, describe_slots,
+                             expand_config_args, parse_devices, plan_slots,
+                             print_plan, run_grid, run_parallel,
+                             select_configs)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -76,13 +84,25 @@ def parse_args(argv=None):
                       help='slurm: CPUs per task (default: 5)')
     dist.add_argument('--srun-args', default='',
                       help='slurm: extra srun arguments, one string')
+    parallel = parser.add_argument_group('parallel runs')
+    parallel.add_argument(
+        '--parallel', '--jobs', '-j', type=int, default=1, metavar='K',
+        help='runs at once (default 1: one after another). On this machine '
+        'each run gets --gpus GPUs of its own (CUDA_VISIBLE_DEVICES), its '
+        'own master port (--port + slot) and cores/K threads; with '
+        '--launcher slurm each run is its own srun')
+    parallel.add_argument(
+        '--devices', metavar='LIST',
+        help='GPUs to share out, comma-separated, e.g. 0,1,2,3 (default: '
+        'those in CUDA_VISIBLE_DEVICES, else all GPUs torch sees)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (train.py / test.py --amp)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the plan and the commands, run nothing')
     parser.add_argument('--verbose', action='store_true',
                         help='echo the training/test output (it always '
-                        'goes to train.log / test.log in the run folder)')
+                        'goes to train.log / test.log in the run folder); '
+                        'not with --parallel')
     return parser.parse_args(argv)
 
 
@@ -121,13 +141,28 @@ def main(argv=None) -> int:
             cpus_per_task=args.cpus_per_task, srun_args=args.srun_args,
             amp=args.amp, cfg_options=list(args.cfg_options),
             **({} if args.port is None else dict(port=args.port)))
+        slots = plan_slots(
+            args.parallel, opts,
+            None if args.devices is None else parse_devices(args.devices))
+        if args.verbose and args.parallel > 1:
+            raise ValueError(
+                '--verbose needs --parallel 1: parallel runs write their '
+                'output only to the logs in their run folders')
     except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    show_slots = args.parallel > 1 or args.devices is not None
     if args.dry_run:
-        return 1 if print_plan(specs, opts) else 0
+        if show_slots:
+            print(describe_slots(slots, opts.launcher))
+        return 1 if print_plan(specs, opts,
+                               slots=slots if show_slots else None) else 0
     try:
-        failed = run_grid(specs, opts, verbose=args.verbose)
+        if args.parallel > 1:
+            failed = run_parallel(specs, opts, slots)
+        else:
+            os.environ.update(slots[0].env)  # --devices of a single run
+            failed = run_grid(specs, opts, verbose=args.verbose)
     except KeyboardInterrupt:
         return 130
     return 1 if failed else 0

@@ -1,17 +1,24 @@
-"""Helpers of the real-data benchmark (``tools/benchmark_isic2018_cv.py``):
-the ISIC 2018 Task 3 data root and cross-validation folds
-(:mod:`.folds`), statistics (:mod:`.stats`) and the report
-(:mod:`.report`)."""
-from .folds import (build_data_root, cv_assignment, split_counts,
-                    split_file_path, stratified_folds, validation_part,
-                    write_cv_split_files)
-from .report import (format_report, records_to_csv, records_to_jsonl,
-                     summary_table)
-from .stats import (mean_std, paired_difference, t_cdf, t_quantile)
+"""Comparing the losses by training them (in this process):
+
+* :mod:`.cross_validation`: the cross-validated benchmark on the ISIC 2018
+  Task 3 test images (``tools/benchmark_isic2018_cv.py``), with its data
+  root and folds (:mod:`.folds`);
+* :mod:`.demo`: cross-entropy against LMF on generated data
+  (``tools/demo.py``);
+* :mod:`.in_process`: train, test and store one run's record;
+* :mod:`.overrides`: config edits of benchmark runs (from scratch, mixed
+  precision, loader options);
+* :mod:`.throughput`, :mod:`.parts` and :mod:`.skip_probe`: the GPU
+  benchmark (``tools/benchmark_gpu.py``).
+
+Tables and statistics of the runs: :mod:`lmfloss_mm.results`.
+"""
+from .folds import (build_data_root, cv_assignment, split_file_path,
+                    stratified_folds, validation_part, write_cv_split_files)
+from .in_process import train_test_run
 
 __all__ = [
-    'build_data_root', 'cv_assignment', 'split_counts', 'split_file_path',
+    'build_data_root', 'cv_assignment', 'split_file_path',
     'stratified_folds', 'validation_part', 'write_cv_split_files',
-    'format_report', 'records_to_csv', 'records_to_jsonl', 'summary_table',
-    'mean_std', 'paired_difference', 't_cdf', 't_quantile'
+    'train_test_run'
 ]

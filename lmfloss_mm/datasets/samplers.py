@@ -10,7 +10,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
-from lmfloss_mm.engine.hooks.set_class_counts_hook import dataset_labels
+from .labels import dataset_labels
 
 
 def index_labels(dataset) -> np.ndarray:

@@ -31,6 +31,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
+from lmfloss_mm.fileio import atomic_open
 from .utils import (AnnotationTable, SplitFileError, duplicates, list_some,
                     read_table)
 
@@ -187,23 +188,15 @@ def write_split_file(path: str, table: AnnotationTable,
                      assignment: Dict[str, str]) -> None:
     """Write ``image_id,group,label,split`` rows (sorted by image id)
     atomically."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        with open(tmp, 'w', newline='', encoding='utf-8') as f:
-            writer = csv.writer(f)
-            writer.writerow(SPLIT_FILE_HEADER)
-            for sample in sorted(table.samples, key=lambda s: s.image_id):
-                writer.writerow([
-                    sample.image_id, sample.group,
-                    table.label_names(sample.label),
-                    assignment[sample.image_id]
-                ])
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path, newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(SPLIT_FILE_HEADER)
+        for sample in sorted(table.samples, key=lambda s: s.image_id):
+            writer.writerow([
+                sample.image_id, sample.group,
+                table.label_names(sample.label),
+                assignment[sample.image_id]
+            ])
 
 
 def read_split_file(path: str, table: AnnotationTable) -> Dict[str, str]:

@@ -12,9 +12,14 @@ import numpy as np
 __all__ = [
     'confusion_matrix', 'precision_recall_f1_support', 'balanced_accuracy',
     'shot_group_accuracy', 'average_ranks', 'binary_roc_auc',
-    'roc_auc_ovr', 'expected_calibration_error', 'logit_adjusted_probs',
-    'softmax'
+    'roc_auc_ovr', 'calibration_bins', 'expected_calibration_error',
+    'logit_adjusted_probs', 'softmax', 'SHOT_THRESHOLDS', 'shot_groups'
 ]
+
+#: ``(many, few)`` training-count thresholds of the shot groups (OLTR, Liu
+#: et al., CVPR 2019): many-shot ``n > many``, medium ``few <= n <= many``,
+#: few-shot ``n < few``.
+SHOT_THRESHOLDS = (100, 20)
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -97,15 +102,31 @@ def balanced_accuracy(recall: np.ndarray, support: np.ndarray) -> float:
     return float(np.mean(np.asarray(recall)[present]))
 
 
+def shot_groups(train_counts: Sequence[int],
+                thresholds: Tuple[int, int] = SHOT_THRESHOLDS) -> np.ndarray:
+    """``'many'``, ``'medium'`` or ``'few'`` for every class from its
+    training count (see :data:`SHOT_THRESHOLDS`).
+
+    Args:
+        train_counts (Sequence[int]): Per-class training counts.
+        thresholds (tuple[int, int]): ``(many, few)``, ``many >= few``.
+
+    Returns:
+        np.ndarray: (C, ) array of group names.
+    """
+    many, few = thresholds
+    counts = np.asarray(train_counts)
+    return np.where(counts > many, 'many',
+                    np.where(counts >= few, 'medium', 'few'))
+
+
 def shot_group_accuracy(
         recall: np.ndarray, support: np.ndarray,
         train_counts: Sequence[int],
-        thresholds: Tuple[int, int] = (100, 20)) -> Dict[str, float]:
+        thresholds: Tuple[int, int] = SHOT_THRESHOLDS) -> Dict[str, float]:
     """Many / medium / few-shot accuracy (OLTR, Liu et al., CVPR 2019).
 
-    Classes are grouped by their **training** count ``n``:
-    many-shot ``n > thresholds[0]``, medium-shot
-    ``thresholds[1] <= n <= thresholds[0]``, few-shot ``n < thresholds[1]``.
+    Classes are grouped by their **training** count (:func:`shot_groups`).
     Each group reports the mean per-class recall of its classes that have at
     least one evaluation sample (others have no defined recall).  A group
     without such classes is left out of the returned dict.
@@ -115,25 +136,19 @@ def shot_group_accuracy(
         support (np.ndarray): Per-class evaluation counts, shape (C, ).
         train_counts (Sequence[int]): Per-class training counts, length C.
         thresholds (tuple[int, int]): ``(many_thr, few_thr)``.
-            Defaults to ``(100, 20)``.
+            Defaults to :data:`SHOT_THRESHOLDS`.
 
     Returns:
         dict: Subset of ``many_shot_acc``, ``medium_shot_acc``,
         ``few_shot_acc`` mapped to fractions.
     """
-    counts = np.asarray(train_counts)
-    many_thr, few_thr = thresholds
-    groups = {
-        'many_shot_acc': counts > many_thr,
-        'medium_shot_acc': (counts >= few_thr) & (counts <= many_thr),
-        'few_shot_acc': counts < few_thr,
-    }
+    groups = shot_groups(train_counts, thresholds)
     evaluated = np.asarray(support) > 0
     out = {}
-    for name, mask in groups.items():
-        mask = mask & evaluated
+    for group in ('many', 'medium', 'few'):
+        mask = (groups == group) & evaluated
         if mask.any():
-            out[name] = float(np.mean(np.asarray(recall)[mask]))
+            out[f'{group}_shot_acc'] = float(np.mean(np.asarray(recall)[mask]))
     return out
 
 
@@ -200,13 +215,43 @@ def roc_auc_ovr(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
     ], dtype=np.float64)
 
 
+def calibration_bins(confidence: np.ndarray, correct: np.ndarray,
+                     n_bins: int = 15) -> Dict[str, np.ndarray]:
+    """Equal-width confidence bins (Guo et al., 2017).
+
+    Bin ``b`` holds the samples with confidence in ``(b / n_bins,
+    (b + 1) / n_bins]``; the first bin also holds confidence 0.
+
+    Args:
+        confidence (np.ndarray): Top-1 confidence, shape (N, ), in [0, 1].
+        correct (np.ndarray): Whether the top-1 prediction is right, (N, ).
+        n_bins (int): Number of bins. Defaults to 15.
+
+    Returns:
+        dict: ``edges`` (n_bins + 1, ), ``count`` (int64), ``accuracy`` and
+        ``confidence`` (means per bin, 0 for empty bins), each (n_bins, ).
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # searchsorted(side='left') - 1 puts x in bin b iff
+    # edges[b] < x <= edges[b + 1]
+    bins = np.clip(np.searchsorted(edges, confidence, side='left') - 1, 0,
+                   n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    return dict(
+        edges=edges,
+        count=count.astype(np.int64),
+        accuracy=_safe_div(np.bincount(bins, correct, n_bins), count),
+        confidence=_safe_div(np.bincount(bins, confidence, n_bins), count))
+
+
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
                                n_bins: int = 15) -> float:
     """Expected calibration error with equal-width bins (Guo et al., 2017).
 
-    ``ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` where bin ``b`` holds
-    the samples with confidence in ``(b / n_bins, (b + 1) / n_bins]`` (the
-    first bin also holds confidence 0) and empty bins contribute nothing.
+    ``ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` over the bins of
+    :func:`calibration_bins`; empty bins contribute nothing.
 
     Args:
         confidence (np.ndarray): Top-1 confidence, shape (N, ), in [0, 1].
@@ -216,16 +261,9 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
     Returns:
         float: ECE as a fraction.
     """
-    confidence = np.asarray(confidence, dtype=np.float64)
-    correct = np.asarray(correct, dtype=np.float64)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # searchsorted(side='left') - 1 puts x in bin b iff
-    # edges[b] < x <= edges[b + 1]
-    bins = np.clip(np.searchsorted(edges, confidence, side='left') - 1, 0,
-                   n_bins - 1)
-    conf_sum = np.bincount(bins, weights=confidence, minlength=n_bins)
-    acc_sum = np.bincount(bins, weights=correct, minlength=n_bins)
-    return float(np.abs(acc_sum - conf_sum).sum() / confidence.size)
+    bins = calibration_bins(confidence, correct, n_bins)
+    gaps = np.abs(bins['accuracy'] - bins['confidence']) * bins['count']
+    return float(gaps.sum() / max(1, bins['count'].sum()))
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ Formatting: :func:`format_table` (aligned Markdown, also what is printed),
 :func:`write_csv`, :func:`write_markdown`.
 """
 import copy
-import csv
 import math
 import os.path as osp
 from dataclasses import dataclass, field
@@ -23,29 +22,15 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from lmfloss_mm.datasets.labels import count_labels, dataset_classes
+from lmfloss_mm.datasets.splits import SPLIT_NAMES
+from lmfloss_mm.evaluation.functional import SHOT_THRESHOLDS, shot_groups
+from lmfloss_mm.fileio import write_text_atomic
 from lmfloss_mm.models.losses import class_weights_from_counts, ldam_margins
-
-#: Order of the splits in tables and figures.
-SPLIT_NAMES = ('train', 'val', 'test')
-#: ``(many, few)`` training-count thresholds of the shot groups (OLTR; the
-#: same as ``ImbalancedClsMetric``'s default ``shot_thresholds``).
-SHOT_THRESHOLDS = (100, 20)
+from lmfloss_mm.results.tables import Table, markdown_table, numeric_align
 #: ``max_m`` of the official LMF code, used when neither the command line
 #: nor the config's loss gives one.
 DEFAULT_MAX_M = 0.5
-
-
-def shot_group(count: int,
-               thresholds: Tuple[int, int] = SHOT_THRESHOLDS) -> str:
-    """``'many'`` (``count > many``), ``'medium'`` (``few <= count <=
-    many``) or ``'few'`` (``count < few``), as in
-    :func:`lmfloss_mm.evaluation.functional.shot_group_accuracy`."""
-    many, few = thresholds
-    if count > many:
-        return 'many'
-    if count >= few:
-        return 'medium'
-    return 'few'
 
 
 def imbalance_ratio(counts: Sequence[int]) -> float:
@@ -194,7 +179,7 @@ def compute_class_stats(counts: Mapping[str, Sequence[int]],
         max_m_source=max_m_source,
         thresholds=(int(many), int(few)),
         multi_label=multi_label,
-        groups=[shot_group(int(n), thresholds) for n in arrays['train']],
+        groups=shot_groups(arrays['train'], thresholds).tolist(),
         loss_info=dict(loss_info or {}))
     train = arrays['train']
     empty = [classes[i] for i in np.flatnonzero(train == 0)]
@@ -271,30 +256,7 @@ def table_rows(stats: ClassStats) -> List[List[str]]:
 
 def _aligned_markdown(header: Sequence[str],
                       rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[k])) for r in [header, *rows])
-              for k in range(len(header))]
-    numeric = [k > 0 and all(_is_number(r[k]) for r in rows)
-               for k in range(len(header))]
-
-    def line(cells):
-        return '| ' + ' | '.join(
-            str(c).rjust(w) if num else str(c).ljust(w)
-            for c, w, num in zip(cells, widths, numeric)) + ' |'
-
-    rule = '|' + '|'.join(('-' * (w + 1) + ':') if num else
-                          ('-' * (w + 2))
-                          for w, num in zip(widths, numeric)) + '|'
-    return '\n'.join([line(header), rule] + [line(r) for r in rows])
-
-
-def _is_number(text: str) -> bool:
-    if text in ('', 'n/a', 'inf'):
-        return True
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return markdown_table(header, rows, numeric_align(rows), padded=True)
 
 
 def summary_lines(stats: ClassStats) -> List[str]:
@@ -358,10 +320,7 @@ def csv_rows(stats: ClassStats) -> Tuple[List[str], List[list]]:
 def write_csv(stats: ClassStats, path: str) -> None:
     """Write one row per class with full-precision numbers."""
     header, rows = csv_rows(stats)
-    with open(path, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+    Table('Class statistics', header, rows).write_csv(path)
 
 
 def write_markdown(stats: ClassStats, path: str, title: str = '') -> None:
@@ -369,8 +328,7 @@ def write_markdown(stats: ClassStats, path: str, title: str = '') -> None:
     parts = [f'# {title}\n'] if title else []
     parts.append(_aligned_markdown(table_header(stats), table_rows(stats)))
     parts.append('\n'.join(f'- {line}' for line in summary_lines(stats)))
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n\n'.join(parts) + '\n')
+    write_text_atomic(path, '\n\n'.join(parts) + '\n')
 
 
 # ----------------------------------------------------------------- datasets
@@ -405,62 +363,6 @@ def build_dataset(dataset_cfg):
     """
     from mmpretrain.registry import DATASETS
     return DATASETS.build(_strip_pipelines(dataset_cfg))
-
-
-def dataset_class_names(dataset) -> Optional[List[str]]:
-    """``metainfo['classes']`` of a (wrapped) dataset."""
-    from lmfloss_mm.engine import unwrap_dataset
-    part = unwrap_dataset(dataset)[0]
-    metainfo = getattr(part, 'metainfo', None) or {}
-    classes = metainfo.get('classes')
-    return None if classes is None else [str(c) for c in classes]
-
-
-def count_dataset_labels(dataset, num_classes: int
-                         ) -> Tuple[np.ndarray, int, bool]:
-    """Samples per class of a (wrapped) dataset, from annotations only.
-
-    Dataset wrappers are unwrapped as
-    :func:`lmfloss_mm.engine.dataset_labels` does (``ClassBalancedDataset``
-    and ``RepeatDataset`` count the un-resampled data, the parts of a
-    ``ConcatDataset`` are added up).  Multi-label ``gt_label`` lists count
-    one per positive class.
-
-    Returns:
-        tuple: ``(counts (C,) int64, number of samples, multi_label)``.
-
-    Raises:
-        ValueError: for labels outside ``0..num_classes - 1``.
-    """
-    from lmfloss_mm.engine import unwrap_dataset
-    counts = np.zeros(num_classes, np.int64)
-    samples, multi_label = 0, False
-    for part in unwrap_dataset(dataset):
-        if hasattr(part, 'full_init'):
-            part.full_init()
-        if hasattr(part, 'get_gt_labels'):
-            labels = list(part.get_gt_labels())
-        elif hasattr(part, 'get_cat_ids'):
-            labels = [part.get_cat_ids(i) for i in range(len(part))]
-        else:
-            raise TypeError(f'Cannot read class labels from '
-                            f'{type(part).__name__}: it has neither '
-                            'get_gt_labels() nor get_cat_ids().')
-        if getattr(part, 'multi_label', False) or any(
-                np.ndim(label) > 0 and np.size(label) != 1
-                for label in labels):
-            multi_label = True
-        for label in labels:
-            flat = np.asarray(label, dtype=np.int64).reshape(-1)
-            bad = flat[(flat < 0) | (flat >= num_classes)]
-            if bad.size:
-                raise ValueError(
-                    f'{type(part).__name__} has label(s) '
-                    f'{sorted(set(bad.tolist()))} outside '
-                    f'0..{num_classes - 1}.')
-            np.add.at(counts, flat, 1)
-        samples += len(labels)
-    return counts, samples, multi_label
 
 
 def config_loss_info(cfg) -> dict:
@@ -509,7 +411,7 @@ def collect_config_counts(cfg, splits: Sequence[str] = SPLIT_NAMES,
                    'skipped.')
             continue
         datasets[split] = build_dataset(dataset_cfgs[split])
-    classes = dataset_class_names(datasets['train'])
+    classes = dataset_classes(datasets['train'])
     if classes is None:
         head = (cfg.get('model') or {}).get('head') or {}
         num_classes = head.get('num_classes') or cfg.get('num_classes')
@@ -520,11 +422,11 @@ def collect_config_counts(cfg, splits: Sequence[str] = SPLIT_NAMES,
         classes = [str(i) for i in range(int(num_classes))]
     counts, num_samples, multi_label = {}, {}, False
     for split, dataset in datasets.items():
-        split_classes = dataset_class_names(dataset)
+        split_classes = dataset_classes(dataset)
         if split_classes is not None and list(split_classes) != list(classes):
             raise ValueError(f'The {split} dataset has classes '
                              f'{split_classes}, the train dataset {classes}.')
-        counts[split], num_samples[split], ml = count_dataset_labels(
+        counts[split], num_samples[split], ml = count_labels(
             dataset, len(classes))
         multi_label = multi_label or ml
     return dict(counts=counts, num_samples=num_samples, classes=classes,

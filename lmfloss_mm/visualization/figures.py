@@ -40,6 +40,14 @@ def _width_for(num_classes: int, per_class: float = 0.8,
     return max(minimum, 2.0 + per_class * num_classes)
 
 
+def row_normalise(matrix: np.ndarray) -> np.ndarray:
+    """Rows divided by their sums (all-zero rows stay zero)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    sums = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, sums, out=np.zeros_like(matrix),
+                     where=sums > 0)
+
+
 # ------------------------------------------------------------ class counts
 def plot_class_counts(stats, log_scale: bool = False,
                       title: str = '') -> Figure:
@@ -76,7 +84,9 @@ def plot_class_counts(stats, log_scale: bool = False,
         ax_counts.set_yscale('log')
         ax_counts.set_ylim(bottom=0.8)
     ax_counts.set_ylabel('samples' + (' (log scale)' if log_scale else ''))
-    ax_counts.legend(title='split (samples)', fontsize=8)
+    # outside the axes, so that it never covers a bar or its count
+    ax_counts.legend(title='split (samples)', fontsize=8,
+                     loc='upper left', bbox_to_anchor=(1.01, 1.0))
     ax_counts.grid(axis='y', alpha=0.3)
     ratio = stats.imbalance_ratio('train')
     ax_counts.set_title(
@@ -106,7 +116,8 @@ def plot_class_counts(stats, log_scale: bool = False,
         handles += line
         labels += ["'bwcce' weight"]
     if handles:
-        ax_margin.legend(handles, labels, fontsize=8, loc='upper left')
+        ax_margin.legend(handles, labels, fontsize=8, loc='lower left',
+                         bbox_to_anchor=(0.0, 1.0), ncol=len(handles))
     ax_margin.set_xticks(
         x, [f'{c}\n({g})' for c, g in zip(stats.classes, stats.groups)],
         rotation=0 if num_classes <= 10 else 45)
@@ -122,9 +133,10 @@ def plot_per_class_f1(classes: Sequence[str],
 
     Args:
         classes (Sequence[str]): Class names.
-        table (Mapping): loss -> ``(mean (C,), std (C,), n_seeds)``, in
+        table (Mapping): loss -> ``(mean (C,), std (C,), n_runs)``, in
             percent; the legend shows each loss's macro-F1 (mean of the
-            per-class means) and number of seeds.
+            per-class means) and number of runs.  A mean of 0 is marked
+            with a triangle and a ``0`` on the axis.
         title (str): Figure title.
     """
     num_classes = len(classes)
@@ -141,13 +153,21 @@ def plot_per_class_f1(classes: Sequence[str],
                capsize=2, color=colours[k],
                label=f'{loss} (macro {np.mean(mean):.1f}, n={n})',
                error_kw=dict(lw=0.8))
+        # an F1 of 0 has no bar to see: mark it, so that it is not taken
+        # for a missing value
+        for xi in (x + offset)[np.asarray(mean) == 0]:
+            ax.plot(xi, 0, marker='^', ms=6, color=colours[k],
+                    markeredgecolor='black', mew=0.5, clip_on=False,
+                    zorder=3)
+            ax.text(xi, 1.5, '0', ha='center', va='bottom', fontsize=7)
     ax.set_xticks(x, classes, rotation=0 if num_classes <= 10 else 45)
     ax.set_ylim(0, 105)
     ax.set_ylabel('F1 (%)')
     ax.set_xlabel('class')
     ax.grid(axis='y', alpha=0.3)
-    ax.legend(fontsize=8, title='loss (mean over seeds ± std)',
-              title_fontsize=8)
+    ax.legend(fontsize=8, title='loss (mean over runs ± std; ▲ = 0)',
+              title_fontsize=8, loc='upper left',
+              bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title)
     return fig
 
@@ -162,7 +182,6 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str],
         classes (Sequence[str]): Class names.
         title (str): Figure title.
     """
-    from .results import row_normalise
     counts = np.asarray(matrix)
     normalised = row_normalise(counts)
     num_classes = len(classes)
@@ -196,7 +215,8 @@ def plot_reliability_diagram(bins: Dict[str, np.ndarray], ece: float,
     panel: share of the samples in each bin.
 
     Args:
-        bins (dict): From :func:`lmfloss_mm.visualization.reliability_bins`.
+        bins (dict): From
+            :func:`lmfloss_mm.evaluation.functional.calibration_bins`.
         ece (float): Expected calibration error as a fraction.
         title (str): First line of the title.
     """
@@ -231,4 +251,3 @@ def plot_reliability_diagram(bins: Dict[str, np.ndarray], ece: float,
     ax_hist.set_ylabel('share')
     ax_hist.grid(alpha=0.3)
     return fig
-

@@ -1,16 +1,14 @@
-"""Fixtures of the real-data benchmark tests: the benchmark tool as a module
-and a small generated copy of the ISIC 2018 Task 3 test set layout."""
+"""Fixtures of the benchmark tests: the cross-validation tool as a module,
+a small generated copy of the ISIC 2018 Task 3 test set layout and the
+real one when it is present."""
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-#: <repo>/../shared/data/isic2018_task3_test (absent on most machines)
-REAL_DATA = REPO.parent / 'shared' / 'data' / 'isic2018_task3_test'
+from tests.conftest import REPO  # noqa: F401  (used by the test modules)
 GT_HEADER = ['image', 'MEL', 'NV', 'BCC', 'AKIEC', 'BKL', 'DF', 'VASC']
 #: ISIC 2018 one-hot column -> HAM10000 class index (akiec, bcc, bkl, df,
 #: mel, nv, vasc)
@@ -56,19 +54,15 @@ def make_isic2018_like(root, counts, image_size=16, seed=0,
 
 
 @pytest.fixture(scope='session')
-def bench_tool():
+def bench_tool(load_tool):
     """tools/benchmark_isic2018_cv.py as a module."""
-    path = REPO / 'tools' / 'benchmark_isic2018_cv.py'
-    spec = importlib.util.spec_from_file_location('benchmark_isic2018_cv',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('benchmark_isic2018_cv')
 
 
 @pytest.fixture
-def real_data():
-    if not (REAL_DATA / 'ISIC2018_Task3_Test_GroundTruth.csv').is_file():
-        pytest.skip(f'real ISIC 2018 Task 3 test data not available '
-                    f'({REAL_DATA})')
-    return REAL_DATA
+def real_data(shared_data):
+    """The real ISIC 2018 Task 3 test set; skipped when absent."""
+    path = shared_data / 'isic2018_task3_test'
+    if not (path / 'ISIC2018_Task3_Test_GroundTruth.csv').is_file():
+        pytest.skip(f'real ISIC 2018 Task 3 test data not available ({path})')
+    return path

@@ -10,7 +10,7 @@ from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS, METRICS
 
 import lmfloss_mm  # noqa: F401
-from lmfloss_mm.engine import count_classes, dataset_labels
+from lmfloss_mm.datasets import count_classes, dataset_labels
 
 from .tiny_runner import COUNTS, make_image_folder, runner_config
 

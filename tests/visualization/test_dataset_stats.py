@@ -1,7 +1,6 @@
 """tools/dataset_stats.py and lmfloss_mm.visualization.class_stats: numbers
 against hand-computed values, files, and datasets built from configs."""
 import csv
-import importlib.util
 import math
 from collections import Counter
 from pathlib import Path
@@ -11,14 +10,14 @@ import numpy as np
 import PIL.Image
 import pytest
 from mmengine.config import Config
-from PIL import Image
 
 from lmfloss_mm.datasets.ham10000 import HAM10000_CLASSES
 from lmfloss_mm.datasets.synthetic import make_fake_ham10000
+from lmfloss_mm.evaluation.functional import shot_groups
 from lmfloss_mm.visualization import (compute_class_stats, config_loss_info,
-                                      count_dataset_labels, format_table,
-                                      plot_class_counts, shot_group,
+                                      format_table, plot_class_counts,
                                       write_csv, write_markdown)
+from tests.conftest import assert_png
 
 REPO = Path(__file__).resolve().parents[2]
 HAM_CE_CONFIG = (REPO / 'configs' / 'ham10000' /
@@ -27,35 +26,9 @@ HAM_LMF_CONFIG = (REPO / 'configs' / 'ham10000' /
                   'resnet50_in1k-pre_1xb32-lmf-100e_ham10000.py')
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
-def tool():
+def tool(load_tool):
     return load_tool('dataset_stats')
-
-
-@pytest.fixture(autouse=True)
-def split_cache(tmp_path, monkeypatch):
-    """Keep split files for read-only roots out of ~/.cache."""
-    monkeypatch.setenv('LMFLOSS_MM_CACHE', str(tmp_path / 'cache'))
-
-
-def assert_png(path, min_width=500, min_height=400):
-    path = Path(path)
-    assert path.is_file() and path.stat().st_size > 5000
-    with Image.open(path) as image:
-        image.verify()
-    with Image.open(path) as image:
-        assert image.format == 'PNG'
-        width, height = image.size
-        assert min_width <= width <= 6000 and min_height <= height <= 6000
-        assert np.asarray(image.convert('L'), np.float64).std() > 5
 
 
 def read_csv(path):
@@ -100,10 +73,10 @@ def test_max_m_scales_the_margins_and_weights():
 
 
 def test_shot_group_thresholds():
-    assert [shot_group(n) for n in (0, 19, 20, 100, 101)] == [
+    assert shot_groups([0, 19, 20, 100, 101]).tolist() == [
         'few', 'few', 'medium', 'medium', 'many'
     ]
-    assert shot_group(50, thresholds=(40, 10)) == 'many'
+    assert shot_groups([50], thresholds=(40, 10)).tolist() == ['many']
 
 
 def test_empty_training_class_gives_no_margins():
@@ -170,35 +143,31 @@ def test_table_csv_markdown_and_figure(tmp_path):
                                    stats.weights_bwcce)
         path = tmp_path / f'counts_{log_scale}.png'
         fig.savefig(path)
-        assert_png(path)
+        assert_png(path, 500, 400)
 
 
 # ------------------------------------------------------- configs, datasets
-class LabelsOnly:
-    """A dataset stub exposing only what the counting reads."""
-
-    def __init__(self, labels, multi_label=False):
-        self.labels, self.multi_label = labels, multi_label
-        self.metainfo = dict(classes=('a', 'b', 'c'))
-
-    def get_gt_labels(self):
-        if not self.multi_label:
-            return np.asarray(self.labels, np.int64)
-        out = np.empty(len(self.labels), dtype=object)
-        for i, label in enumerate(self.labels):
-            out[i] = list(label)
-        return out
-
-
-def test_count_dataset_labels_single_and_multi_label():
-    counts, samples, multi = count_dataset_labels(
-        LabelsOnly([2, 0, 2, 2, 1]), 3)
-    assert counts.tolist() == [1, 1, 3] and samples == 5 and not multi
-    counts, samples, multi = count_dataset_labels(
-        LabelsOnly([[0, 2], [1], [0]], multi_label=True), 3)
-    assert counts.tolist() == [2, 1, 1] and samples == 3 and multi
-    with pytest.raises(ValueError, match=r'label\(s\) \[3\] outside 0..2'):
-        count_dataset_labels(LabelsOnly([0, 3]), 3)
+def test_class_count_legends_cover_no_label():
+    """Both legends sit outside the panels: none covers a bar, a count on a
+    bar, a margin value or a tick label."""
+    stats = compute_class_stats(
+        dict(train=[560, 126, 20, 300, 45, 12, 80],
+             val=[120, 27, 5, 60, 9, 3, 17], test=[120, 27, 5, 61, 9, 2, 15]),
+        classes=list('abcdefg'))
+    fig = plot_class_counts(stats, title='t')
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert len(legends) == 2
+    artists = [a for ax in fig.axes for a in (
+        list(ax.patches) + list(ax.texts) + ax.get_xticklabels() +
+        ax.get_yticklabels() + [ax.title, ax.yaxis.label])
+        if not hasattr(a, 'get_text') or a.get_text()]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        covered = [a for a in artists
+                   if box.overlaps(a.get_window_extent(renderer))]
+        assert covered == []
 
 
 CUSTOM_COUNTS = dict(
@@ -281,7 +250,7 @@ def test_tool_on_an_image_folder_config(tool, tmp_path, monkeypatch, capsys):
     assert [int(r['test_count']) for r in rows] == [1, 4, 10]
     assert float(rows[2]['ldam_margin']) == pytest.approx(0.186236, abs=1e-6)
     assert row in (out / 'class_stats.md').read_text()
-    assert_png(out / 'class_counts.png')
+    assert_png(out / 'class_counts.png', 500, 400)
 
 
 def test_cli_max_m_splits_and_cfg_options(tool, tmp_path):
@@ -300,7 +269,7 @@ def test_cli_max_m_splits_and_cfg_options(tool, tmp_path):
                                atol=1e-6)
     header = read_csv(tmp_path / 'o' / 'class_stats.csv')[0].keys()
     assert 'val_count' in header and 'test_count' not in header
-    assert_png(tmp_path / 'o' / 'class_counts.png')
+    assert_png(tmp_path / 'o' / 'class_counts.png', 500, 400)
 
 
 HAM_COUNTS = dict(akiec=12, bcc=15, bkl=24, df=9, mel=22, nv=60, vasc=9)
@@ -339,7 +308,7 @@ def test_tool_on_the_ham10000_config_and_fixture(tool, tmp_path, capsys):
         stats.margins, 0.5 * (train.min() / train)**0.25, rtol=1e-6)
     assert stats.max_m_source.startswith('default')  # CE has no max_m
     assert 'Class statistics of HAM10000' in stdout
-    assert_png(tmp_path / 'out' / 'class_counts.png')
+    assert_png(tmp_path / 'out' / 'class_counts.png', 500, 400)
 
 
 def test_max_m_default_comes_from_the_lmf_config(tool):

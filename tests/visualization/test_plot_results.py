@@ -1,41 +1,32 @@
-"""tools/plot_results.py and lmfloss_mm.visualization.results on a
-synthetic finished grid written by the test."""
+"""tools/plot_results.py, lmfloss_mm.results.predictions and the figures
+on a synthetic finished grid written by the test."""
 import contextlib
 import csv
-import importlib.util
 import io
 import pickle
 import re
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from lmfloss_mm.visualization import (calibration_error, find_runs,
-                                      load_predictions, per_class_f1_table,
-                                      plot_confusion_matrix,
+from lmfloss_mm.evaluation.functional import (calibration_bins,
+                                              expected_calibration_error)
+from lmfloss_mm.results import LOSS_ORDER, load_runs, ordered
+from lmfloss_mm.results.predictions import (group_runs, load_predictions,
+                                            per_class_f1_table,
+                                            pooled_predictions,
+                                            run_f1_classwise,
+                                            summed_confusion)
+from lmfloss_mm.visualization import (plot_confusion_matrix,
                                       plot_per_class_f1,
                                       plot_reliability_diagram,
-                                      pooled_predictions, reliability_bins,
-                                      row_normalise, summed_confusion,
-                                      top1_confidence)
-from lmfloss_mm.visualization.results import (f1_from_confusion,
-                                              group_runs, ordered_losses,
-                                              parse_config_stem)
+                                      row_normalise)
+from tests.conftest import assert_png
+
 from .fake_grid import (BACKBONE, CE_STEM, CLASSES, DATASET, FOCAL_STEM,
                         LMF_STEM, write_grid)
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def ece_by_loop(confidence, correct, n_bins):
@@ -55,22 +46,8 @@ def ece_by_loop(confidence, correct, n_bins):
     return total
 
 
-def assert_png(path, min_width=300, min_height=250):
-    """A valid, non-blank PNG of plausible size."""
-    path = Path(path)
-    assert path.is_file() and path.stat().st_size > 5000, path
-    with Image.open(path) as image:
-        image.verify()
-    with Image.open(path) as image:
-        assert image.format == 'PNG'
-        width, height = image.size
-        assert min_width <= width <= 6000 and min_height <= height <= 6000
-        pixels = np.asarray(image.convert('L'), dtype=np.float64)
-    assert pixels.std() > 5, f'{path} looks blank'
-
-
 @pytest.fixture(scope='module')
-def tool():
+def tool(load_tool):
     return load_tool('plot_results')
 
 
@@ -115,7 +92,8 @@ def test_tool_writes_every_figure_and_skips_unfinished_runs(plotted):
         map(str, expected + [out / 'per_class_f1.csv',
                              out / 'calibration.csv']))
     # the unfinished focal run is skipped with a message, no figure
-    assert f'skip {FOCAL_STEM}/seed-0: no metrics.json' in stdout
+    assert f'skipping {FOCAL_STEM}/seed-0: no test results yet' in \
+        stdout.replace(str(out.parent / 'grid') + '/', '')
     assert not list(out.rglob(f'*{FOCAL_STEM}*'))
     # the LMF seed without predictions is left out of its diagram
     assert f'{LMF_STEM}/seed-1: no predictions.pkl' in stdout
@@ -126,7 +104,7 @@ def test_per_class_f1_mean_and_std_over_seeds(plotted):
     out, _, _, _ = plotted
     rows = read_csv(out / 'per_class_f1.csv')
     got = {(r['loss'], r['class']): (float(r['f1_mean']), float(r['f1_std']),
-                                     int(r['n_seeds'])) for r in rows}
+                                     int(r['n_runs'])) for r in rows}
     # hand-computed from fake_grid.F1
     expected = {
         ('ce', 'akiec'): (80, 10, 3), ('ce', 'bcc'): (40, 10, 3),
@@ -144,7 +122,7 @@ def test_per_class_f1_mean_and_std_over_seeds(plotted):
 
 def test_per_class_f1_figure_bars(grid):
     root, _ = grid
-    runs = find_runs(root, log=lambda msg: None)
+    runs = load_runs([str(root)], warn=lambda msg: None)
     classes, table = per_class_f1_table(runs)
     assert classes == CLASSES and list(table) == ['ce', 'lmf']
     fig = plot_per_class_f1(classes, table, title='t')
@@ -156,7 +134,7 @@ def test_per_class_f1_figure_bars(grid):
 
 def test_confusion_matrices_summed_and_row_normalised(grid):
     root, _ = grid
-    runs = group_runs(find_runs(root, log=lambda msg: None),
+    runs = group_runs(load_runs([str(root)], warn=lambda msg: None),
                       key=lambda r: r.config_stem)
     matrix, used = summed_confusion(runs[CE_STEM])
     assert used == 3
@@ -191,10 +169,10 @@ def test_reliability_ece_matches_independent_computation(plotted):
     correct = scores.argmax(1) == labels
     expected = ece_by_loop(confidence, correct, 10)
     assert 0.01 < expected < 0.5  # the fake scores are miscalibrated
-    assert float(rows[CE_STEM]['ece_percent']) == pytest.approx(100 * expected,
-                                                               abs=1e-10)
+    assert float(rows[CE_STEM]['ece_percent']) == pytest.approx(
+        100 * expected, abs=1e-10)
     assert int(rows[CE_STEM]['n_samples']) == 180
-    assert int(rows[CE_STEM]['n_seeds']) == 3
+    assert int(rows[CE_STEM]['n_runs']) == 3
     assert float(rows[CE_STEM]['accuracy_percent']) == pytest.approx(
         100 * correct.mean())
     # LMF: only seed 0 has predictions
@@ -208,15 +186,15 @@ def test_reliability_ece_matches_independent_computation(plotted):
 
 def test_reliability_diagram_title_and_bins(grid):
     root, predictions = grid
-    runs = group_runs(find_runs(root, log=lambda msg: None),
+    runs = group_runs(load_runs([str(root)], warn=lambda msg: None),
                       key=lambda r: r.config_stem)
     scores, labels, used = pooled_predictions(runs[CE_STEM])
     assert used == 3 and scores.shape == (180, 3)
-    confidence, correct = top1_confidence(scores, labels)
-    ece = calibration_error(confidence, correct, 15)
+    confidence, correct = scores.max(1), scores.argmax(1) == labels
+    ece = expected_calibration_error(confidence, correct, 15)
     assert ece == pytest.approx(ece_by_loop(confidence, correct, 15),
                                 abs=1e-12)
-    bins = reliability_bins(confidence, correct, 15)
+    bins = calibration_bins(confidence, correct, 15)
     # per-bin accuracy, independently
     for b in range(15):
         lo, hi = b / 15, (b + 1) / 15
@@ -234,7 +212,7 @@ def test_reliability_diagram_title_and_bins(grid):
 
 def test_reliability_bins_edges_belong_to_the_lower_bin():
     # bins (b / 10, (b + 1) / 10], the first one also holds 0
-    bins = reliability_bins(np.array([0.0, 0.1, 0.5, 0.55, 1.0]),
+    bins = calibration_bins(np.array([0.0, 0.1, 0.5, 0.55, 1.0]),
                             np.array([1, 0, 1, 1, 0]), 10)
     expected = np.zeros(10, int)
     expected[[0, 4, 5, 9]] = [2, 1, 1, 1]
@@ -269,35 +247,48 @@ def test_load_predictions_accepts_tensors_arrays_and_logits(tmp_path):
         load_predictions(tmp_path / 'bad.pkl')
 
 
-def test_f1_falls_back_to_the_confusion_matrix():
+def test_f1_falls_back_to_the_confusion_matrix(grid):
+    root, _ = grid
+    run = load_runs([str(root)], warn=lambda msg: None)[0]
+    matrix = [[3, 1, 0], [1, 5, 0], [0, 0, 0]]
+    without_f1 = replace(run, metrics={'imbalanced/confusion_matrix': matrix})
     # class 0: 2*3 / (4 + 4); class 1: 2*5 / (6 + 6); class 2 never occurs
-    np.testing.assert_allclose(
-        f1_from_confusion([[3, 1, 0], [1, 5, 0], [0, 0, 0]]),
-        [75.0, 250 / 3, 0.0])
-
-
-def test_config_stem_parsing():
-    assert parse_config_stem(
-        'efficientnetv2-s_in1k-pre_1xb32-focal-100e_isic2019') == dict(
-            backbone='efficientnetv2-s', loss='focal', dataset='isic2019')
-    assert parse_config_stem(
-        'resnet50_in1k-pre_1xb32-ldam-drw-100e_odir5k') == dict(
-            backbone='resnet50', loss='ldam-drw', dataset='odir5k')
-    assert parse_config_stem('not-a-grid-name') == {}
+    np.testing.assert_allclose(run_f1_classwise(without_f1),
+                               [75.0, 250 / 3, 0.0])
 
 
 def test_loss_order_groups_variants_with_their_family():
-    assert ordered_losses(['wce-bwcce', 'lmf', 'ldam-drw', 'ce', 'ldam',
-                           'balanced-softmax', 'ce-sqrt', 'focal', 'lmf']) == [
+    assert ordered(['wce-bwcce', 'lmf', 'ldam-drw', 'ce', 'ldam',
+                    'balanced-softmax', 'ce-sqrt', 'focal', 'lmf'],
+                   LOSS_ORDER) == [
         'ce', 'ce-sqrt', 'focal', 'ldam', 'ldam-drw', 'lmf',
         'balanced-softmax', 'wce-bwcce'
     ]
 
 
+def test_per_class_f1_of_zero_is_drawn():
+    """A mean F1 of 0 has no bar: a marker and a '0' show it."""
+    table = {'ce': (np.array([80.0, 0.0, 10.0]), np.array([5.0, 0.0, 1.0]),
+                    3),
+             'lmf': (np.array([70.0, 20.0, 0.0]), np.full(3, np.nan), 1)}
+    fig = plot_per_class_f1(['a', 'b', 'c'], table)
+    ax = fig.axes[0]
+    markers = [(line.get_xdata()[0], line.get_ydata()[0])
+               for line in ax.lines if line.get_marker() == '^']
+    width = 0.8 / 2
+    # ce's bar of class b (x = 1 - width/2), lmf's of class c (2 + width/2)
+    assert markers == [(pytest.approx(1 - width / 2), 0),
+                       (pytest.approx(2 + width / 2), 0)]
+    zeros = [t for t in ax.texts if t.get_text() == '0']
+    assert [round(t.get_position()[0], 6) for t in zeros] == [
+        round(1 - width / 2, 6), round(2 + width / 2, 6)]
+
+
 def test_empty_work_root_draws_nothing(tool, tmp_path, capsys):
     (tmp_path / 'some_config' / 'seed-0').mkdir(parents=True)
+    (tmp_path / 'some_config' / 'seed-0' / 'train.log').write_text('')
     assert tool.main([str(tmp_path), '--out-dir', str(tmp_path / 'p')]) == []
     out = capsys.readouterr().out
-    assert 'skip some_config/seed-0: no metrics.json' in out
+    assert 'seed-0: no test results yet' in out
     assert 'No finished run' in out
     assert not (tmp_path / 'p').exists()

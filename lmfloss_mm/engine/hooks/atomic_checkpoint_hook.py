@@ -10,46 +10,19 @@ from mmengine.fileio import LocalBackend, get_file_backend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmpretrain.registry import HOOKS
 
+from lmfloss_mm.fileio import PARTIAL_SUFFIX, atomic_open, partial_path
+
 #: Name of :class:`AtomicLocalBackend` in MMEngine's file-backend registry.
 ATOMIC_LOCAL_BACKEND = 'atomic_local'
-
-#: Suffix of the file a checkpoint is written to before it gets its name.
-PARTIAL_SUFFIX = '.partial'
-
-
-def partial_path(path: str) -> str:
-    """The hidden file next to ``path`` that is written first."""
-    folder, name = osp.split(path)
-    return osp.join(folder, f'.{name}{PARTIAL_SUFFIX}')
 
 
 def write_atomic(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` only ever holds the old
-    complete content or the new complete content.
-
-    The bytes go to :func:`partial_path` in the same folder, are flushed to
-    the disk (``fsync``) and the file is renamed onto ``path`` with
-    ``os.replace`` (atomic on POSIX and Windows); on POSIX the folder is then
-    synced so that the rename itself survives a power cut. If writing fails
-    the partial file is removed and the error is raised.
-    """
-    tmp = partial_path(path)
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    if os.name == 'posix':
-        folder = os.open(osp.dirname(path) or '.', os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+    complete content or the new complete content
+    (:func:`lmfloss_mm.fileio.atomic_open`: written to :func:`partial_path`
+    in the same folder, flushed, renamed, the folder synced)."""
+    with atomic_open(path, binary=True) as f:
+        f.write(data)
 
 
 @register_backend(ATOMIC_LOCAL_BACKEND)

@@ -12,8 +12,8 @@ from mmpretrain.registry import HOOKS
 from lmfloss_mm.models.losses.utils import (DEFAULT_CB_BETA,
                                             check_class_counts,
                                             effective_number_weights)
-from .set_class_counts_hook import (count_classes, dataset_classes,
-                                    dataset_labels)
+from lmfloss_mm.datasets.labels import (count_classes, dataset_classes,
+                                        dataset_labels)
 
 
 class _WeightSlot:

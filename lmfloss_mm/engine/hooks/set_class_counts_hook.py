@@ -1,78 +1,13 @@
 """Fill ``cls_num_list='auto'`` from the training set before training."""
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
-import numpy as np
-from mmengine.dataset import ClassBalancedDataset, ConcatDataset, RepeatDataset
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import DATASETS, HOOKS
 
-
-def unwrap_dataset(dataset):
-    """Follow MMEngine dataset wrappers down to the datasets holding labels.
-
-    ``RepeatDataset`` and ``ClassBalancedDataset`` are unwrapped to the
-    dataset they repeat, so the counts are those of the *un-resampled* data;
-    ``ConcatDataset`` yields each of its parts.
-    """
-    if isinstance(dataset, ConcatDataset):
-        return [part for d in dataset.datasets for part in unwrap_dataset(d)]
-    if isinstance(dataset, (RepeatDataset, ClassBalancedDataset)):
-        return unwrap_dataset(dataset.dataset)
-    return [dataset]
-
-
-def dataset_labels(dataset) -> np.ndarray:
-    """All single-label ``gt_label`` values of a (wrapped) dataset."""
-    labels = []
-    for part in unwrap_dataset(dataset):
-        if hasattr(part, 'full_init'):
-            part.full_init()
-        if hasattr(part, 'get_gt_labels'):
-            part_labels = np.asarray(part.get_gt_labels())
-        elif hasattr(part, 'get_cat_ids'):
-            part_labels = np.asarray(
-                [part.get_cat_ids(i) for i in range(len(part))])
-        else:
-            raise TypeError(
-                f'Cannot read class labels from {type(part).__name__}: it has '
-                'neither get_gt_labels() nor get_cat_ids(). Give '
-                'cls_num_list=[...] explicitly.')
-        if part_labels.dtype == object or part_labels.ndim != 1:
-            raise ValueError(
-                f'{type(part).__name__} has multi-label or malformed gt_label '
-                'values; class counts for single-label losses need one integer'
-                ' label per sample.')
-        labels.append(part_labels.astype(np.int64))
-    return np.concatenate(labels) if labels else np.zeros(0, np.int64)
-
-
-def dataset_classes(dataset) -> Optional[Sequence[str]]:
-    part = unwrap_dataset(dataset)[0]
-    metainfo = getattr(part, 'metainfo', None) or {}
-    return metainfo.get('classes')
-
-
-def count_classes(labels: np.ndarray, num_classes: int,
-                  classes: Optional[Sequence[str]] = None) -> List[int]:
-    """Per-class counts, with clear errors for labels out of range."""
-    bad = labels[(labels < 0) | (labels >= num_classes)]
-    if bad.size:
-        raise ValueError(
-            f'The training set has labels {sorted(set(bad.tolist()))} outside '
-            f'0..{num_classes - 1} ({num_classes} classes'
-            f'{": " + ", ".join(classes) if classes else ""}). Check the '
-            "dataset's classes against the head's num_classes.")
-    counts = np.bincount(labels, minlength=num_classes).tolist()
-    empty = [i for i, n in enumerate(counts) if n == 0]
-    if empty:
-        names = [classes[i] if classes else str(i) for i in empty]
-        raise ValueError(
-            f'Classes {names} have no training samples (counts {counts}). '
-            'LDAM margins and count-based class weights need every class in '
-            'the training split: fix the split or drop the class.')
-    return counts
+from lmfloss_mm.datasets.labels import (count_classes, dataset_classes,
+                                        dataset_labels)
 
 
 @HOOKS.register_module()
@@ -196,5 +131,4 @@ class SetClassCountsHook(Hook):
                    'test metrics')
 
 
-__all__ = ['SetClassCountsHook', 'unwrap_dataset', 'dataset_labels',
-           'count_classes']
+__all__ = ['SetClassCountsHook']

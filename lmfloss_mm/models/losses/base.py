@@ -237,4 +237,4 @@ class ClassCountsLoss(nn.Module):
                                     rows_sum_to_one=True)
             loss = self.per_sample_loss(logits, target)
             loss = reduce_loss(loss, weight, reduction, avg_factor)
-        return self.loss_weight * loss
+        return loss if self.loss_weight == 1 else self.loss_weight * loss

@@ -32,7 +32,7 @@ def ldam_loss(cls_score: torch.Tensor,
     """
     if target.dim() == 1:
         return margin_focal_nll(
-            cls_score, target, margins[target], s,
+            cls_score, target, margins.index_select(0, target), s,
             ldam_coef=sample_class_weight(cls_score, target, class_weight))
     log_prob = F.log_softmax(s * (cls_score - target * margins), dim=1)
     coefficient = target if class_weight is None else target * class_weight

@@ -90,9 +90,9 @@ class LMFLoss(LDAMLoss):
     def per_sample_loss(self, logits: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:
         if target.dim() == 1:  # both terms in one fused call
+            margin = self.margins.to(logits).index_select(0, target)
             return margin_focal_nll(
-                logits, target, self.margins.to(logits)[target], self.s,
-                self.gamma,
+                logits, target, margin, self.s, self.gamma,
                 ldam_coef=self.sample_coefficient(
                     logits, target, self.ldam_weight,
                     self.normalize_class_weight),

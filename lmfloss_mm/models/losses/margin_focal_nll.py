@@ -1,48 +1,125 @@
 """One fused kernel for hard labels: LDAM and focal terms with analytic
-gradients.
+gradients and one softmax per term.
 
 Composing the losses from PyTorch operators records some twenty autograd
-nodes per call; for the small batches of medical datasets that dispatch
-overhead, not arithmetic, dominates (LMF took about 7x the time of
-``F.cross_entropy`` at 32 x 7 on a CPU). This function computes the per-sample
-losses and their gradient in closed form instead:
-
-* LDAM: ``l = -log softmax(a)_y`` with ``a = s * (z - Delta_y e_y)``, so
-  ``dl/dz = s * (softmax(a) - e_y)``;
-* focal: ``f = -(1 - p_y) ** gamma * log p_y`` with ``p = softmax(z)``, so
-  ``df/dz = f'(log p_y) * (e_y - p)`` where
-  ``f'(u) = gamma * (1 - p_y) ** (gamma - 1) * p_y * u - (1 - p_y) ** gamma``.
+nodes per call and computes every softmax twice (forward, and again in the
+backward of ``log_softmax``). :class:`MarginFocalNLL` computes each term's
+softmax once in the forward pass, keeps it, and gives the gradient in closed
+form from it in the backward pass.
 
 Soft targets use the autograd composition in each loss's module; both paths
 are checked against the same formulas and with ``gradcheck``.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from .utils import one_minus_p
 
-#: Softmax entries this many nats below the row maximum are floored there,
-#: from this many classes on (measured: below it the floor costs more time
-#: than the denormals it avoids; tools/benchmark_losses.py).
+#: From this many classes on, the time goes into passes over memory and into
+#: ``exp()`` of far-below-maximum logits rather than into operator calls
+#: (LMF, 256 samples, CPU: the many-class path takes 1.2x the time of the
+#: few-class path at 24 classes, 0.8x at 32, 0.3x at 128).
+_MANY_CLASSES = 32
+#: With many classes, LDAM's logits more than this many nats below the row
+#: maximum are raised to that floor (see :func:`_softmax_and_log_prob`).
 _SOFTMAX_FLOOR = 80.0
-_FLOOR_MIN_CLASSES = 128
+
+
+def _softmax_and_log_prob(logits: torch.Tensor, index: torch.Tensor,
+                          floor: bool = False
+                          ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``softmax`` of ``(N, C)`` logits and its exact logarithm at ``index``.
+
+    Below :data:`_MANY_CLASSES` classes three operator calls suffice:
+    ``log_softmax``, ``gather``, ``exp``. From there on the softmax comes
+    from the fused ``softmax`` kernel (one ``exp()`` per entry, the fast
+    one), and ``log p_y = (z_y - max z) + log(max p)``: the largest entry of
+    a softmax row is ``1 / sum_j exp(z_j - max z)``, so this is as exact as
+    ``log_softmax`` and finite where ``p_y`` underflows.
+
+    Args:
+        logits (Tensor): ``(N, C)`` logits.
+        index (Tensor): ``(N, 1)`` target indices.
+        floor (bool): with many classes, first raise logits more than
+            :data:`_SOFTMAX_FLOOR` nats below their row maximum to that
+            floor, *in place*. ``s = 30`` spreads LDAM's logits over hundreds
+            of nats, and ``exp()`` of values below -87 takes the CPU's slow
+            denormal path (10x slower). A floored entry weighs less than
+            ``e^-80`` in the softmax, so the softmax changes by less than
+            float64 resolution, and ``log p_y`` uses the unfloored ``z_y``:
+            the loss is exact.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(N, C)`` softmax ``p`` and ``(N, 1)``
+        ``log p_y``.
+    """
+    if logits.size(1) < _MANY_CLASSES:
+        log_p = torch.log_softmax(logits, dim=1)
+        return log_p.exp(), log_p.gather(1, index)
+    row_max = logits.amax(dim=1, keepdim=True)
+    log_p_y = logits.gather(1, index) - row_max
+    if floor:
+        torch.maximum(logits, row_max - _SOFTMAX_FLOOR, out=logits)
+    p = torch.softmax(logits, dim=1)
+    return p, log_p_y.add_(p.amax(dim=1, keepdim=True).log_())
+
+
+def _focal_and_slope(log_p: torch.Tensor, gamma: float
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``f(u) = -(1 - e^u) ** gamma * u`` and ``-f'(u)`` at ``u = log p``.
+
+    ``-f'(u) = (1 - p) ** gamma - gamma * (1 - p) ** (gamma - 1) * p * u``.
+    """
+    if gamma == 0:
+        return -log_p, torch.ones_like(log_p)
+    q = one_minus_p(log_p)
+    modulation = q.pow(gamma)
+    focal = -modulation * log_p
+    minus_slope = torch.addcmul(modulation,
+                                q.pow(gamma - 1) * log_p.exp(), log_p,
+                                value=-gamma)
+    return focal, minus_slope
 
 
 class MarginFocalNLL(torch.autograd.Function):
-    """Per-sample ``ldam_coef * LDAM + focal_coef * focal`` for hard labels.
+    r"""Per-sample ``c_LDAM * LDAM + c_focal * focal`` for hard labels.
+
+    With ``e_y`` the one-hot target:
+
+    * LDAM: ``l = -log softmax(a)_y`` with ``a = s * (z - Delta_y e_y)``, so
+      ``dl/dz = s * (softmax(a) - e_y)``;
+    * focal: ``f = -(1 - p_y) ** gamma * log p_y`` with ``p = softmax(z)``,
+      so ``df/dz = -f'(log p_y) * (softmax(z) - e_y)`` with
+      ``-f'(u) = (1 - p_y) ** gamma - gamma * (1 - p_y) ** (gamma - 1) * p_y
+      * u``.
+
+    Both terms have the form ``slope * (softmax - e_y)``, so for an upstream
+    gradient ``g`` the backward pass returns
+
+    .. math::
+
+        \frac{\partial L}{\partial z} =
+            g\,c_{LDAM}\,s\,(\mathrm{softmax}(a) - e_y)
+          - g\,c_{focal}\,f'(\log p_y)\,(\mathrm{softmax}(z) - e_y).
+
+    The forward pass computes each softmax once and saves it (one ``(N, C)``
+    tensor per term, nothing else of that size), the backward pass only
+    scales and adds them: per term, the work of ``F.cross_entropy``. The
+    backward pass is not itself differentiable: a double backward raises
+    ``RuntimeError`` (one-hot soft targets give the same loss through
+    autograd, with higher derivatives).
 
     Args (of :meth:`apply`):
-        logits (Tensor): ``(N, C)`` float32 or float64 logits.
-        target (Tensor): ``(N,)`` int64 class indices.
-        margin (Tensor): ``(N,)`` margin of each sample's class.
+        logits (Tensor): ``(N, C)`` float32 or float64 logits ``z``.
+        target (Tensor): ``(N,)`` int64 class indices ``y``.
+        margin (Tensor): ``(N,)`` margin ``Delta_y`` of each sample's class.
         s (float): LDAM logit scale.
         gamma (float): focal focusing parameter.
-        ldam_coef (Tensor, optional): ``(N,)`` coefficients of the LDAM
-            term; None skips the term.
-        focal_coef (Tensor, optional): ``(N,)`` coefficients of the focal
-            term; None skips the term.
+        ldam_coef (Tensor, optional): ``(N,)`` coefficients ``c_LDAM`` of
+            the LDAM term; None skips the term.
+        focal_coef (Tensor, optional): ``(N,)`` coefficients ``c_focal`` of
+            the focal term; None skips the term.
 
     Returns:
         Tensor: ``(N,)`` losses.
@@ -51,69 +128,51 @@ class MarginFocalNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, target, margin, s, gamma, ldam_coef, focal_coef):
         index = target[:, None]
-        loss = shifted = focal_slope = None
+        loss = p_ldam = ldam_slope = p_focal = focal_slope = None
         if ldam_coef is not None:
             shifted = logits * s  # a = s * (z - Delta_y e_y)
-            shifted.scatter_add_(1, index, (margin * -s)[:, None])
-            if shifted.size(1) >= _FLOOR_MIN_CLASSES:
-                # s = 30 spreads the logits over hundreds of nats; exp() of
-                # values below -87 takes the CPU's slow denormal path (10x
-                # slower). Entries more than _SOFTMAX_FLOOR below the row
-                # maximum weigh < e^-80 in the softmax: raising them to the
-                # floor changes logsumexp and the softmax by less than float64
-                # resolution, while a_y stays exact, so the loss is unchanged.
-                a_y = shifted.gather(1, index).squeeze(1)
-                shifted = torch.maximum(
-                    shifted,
-                    shifted.amax(dim=1, keepdim=True) - _SOFTMAX_FLOOR)
-                log_p = a_y - torch.logsumexp(shifted, dim=1)
-            else:  # few classes: two extra passes cost more than they save
-                log_p = torch.log_softmax(shifted, dim=1).gather(
-                    1, index).squeeze(1)
-            loss = -ldam_coef * log_p
+            shifted.scatter_add_(1, index, margin[:, None] * -s)
+            p_ldam, log_p_y = _softmax_and_log_prob(shifted, index,
+                                                    floor=True)
+            ldam_coef = ldam_coef[:, None]
+            loss = ldam_coef * -log_p_y
+            ldam_slope = ldam_coef * s
         if focal_coef is not None:
-            log_p = torch.log_softmax(logits, dim=1).gather(1,
-                                                            index).squeeze(1)
-            if gamma == 0:
-                focal = -log_p
-                focal_slope = torch.full_like(log_p, -1.0)
-            else:
-                q = one_minus_p(log_p)
-                modulation = q.pow(gamma)
-                focal = -modulation * log_p
-                focal_slope = (gamma * q.pow(gamma - 1) *
-                               log_p.exp() * log_p - modulation)
-            focal = focal_coef * focal
-            loss = focal if loss is None else loss + focal
-        # Backward recomputes softmax from the (floored) logits rather than
-        # exp() of the log-probabilities, which would hit denormals.
-        ctx.s = s
-        ctx.save_for_backward(target, ldam_coef, focal_coef, shifted,
-                              logits if focal_coef is not None else None,
-                              focal_slope)
-        return loss
+            p_focal, log_p_y = _softmax_and_log_prob(logits, index)
+            focal, minus_slope = _focal_and_slope(log_p_y, gamma)
+            focal_coef = focal_coef[:, None]
+            loss = focal_coef * focal if loss is None else torch.addcmul(
+                loss, focal_coef, focal)
+            focal_slope = focal_coef * minus_slope
+        ctx.save_for_backward(index, p_ldam, ldam_slope, p_focal, focal_slope)
+        return loss.squeeze(1)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_loss):
-        (target, ldam_coef, focal_coef, shifted, logits,
-         focal_slope) = ctx.saved_tensors
-        # d loss / d z = g_ldam * (softmax(a) - e_y) - g_focal * (softmax(z)
-        # - e_y), with per-sample factors g.
-        grad = at_target = None
-        if shifted is not None:
-            g_ldam = grad_loss * ldam_coef * ctx.s
-            grad = torch.softmax(shifted, dim=1).mul_(g_ldam[:, None])
-            at_target = -g_ldam
-        if logits is not None:
-            g_focal = grad_loss * focal_coef * focal_slope
-            p = torch.softmax(logits, dim=1)
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                'The hard-label kernel of the LDAM, focal, LMF and '
+                'logit-adjusted losses (MarginFocalNLL) has no second '
+                'derivative, so backward(create_graph=True) and '
+                'torch.autograd.grad(..., create_graph=True) are not '
+                'supported through it. For higher-order gradients pass the '
+                'labels as one-hot soft targets '
+                '(F.one_hot(labels, C).float()), which give the same loss '
+                'through autograd.')
+        index, p_ldam, ldam_slope, p_focal, focal_slope = ctx.saved_tensors
+        grad_loss = grad_loss[:, None]
+        # sum over the terms of g * slope * (softmax - e_y)
+        grad = slope = None
+        for p, term_slope in ((p_ldam, ldam_slope), (p_focal, focal_slope)):
+            if p is None:
+                continue
+            g = grad_loss * term_slope
             if grad is None:
-                grad, at_target = p.mul_(-g_focal[:, None]), g_focal
+                grad, slope = p * g, g
             else:
-                grad.addcmul_(p, g_focal[:, None], value=-1)
-                at_target += g_focal
-        grad.scatter_add_(1, target[:, None], at_target[:, None])
+                grad.addcmul_(p, g)
+                slope = slope + g
+        grad.scatter_add_(1, index, -slope)
         return grad, None, None, None, None, None, None
 
 

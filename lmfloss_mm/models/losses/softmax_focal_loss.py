@@ -22,7 +22,7 @@ def sample_class_weight(logits: torch.Tensor, target: torch.Tensor,
     """``(N,)`` class weight of each hard label (ones when unweighted)."""
     if class_weight is None:
         return logits.new_ones(target.size(0))
-    return class_weight[target]
+    return class_weight.index_select(0, target)
 
 
 def softmax_focal_loss(cls_score: torch.Tensor,
@@ -64,8 +64,18 @@ class SoftmaxFocalLoss(ClassCountsLoss):
 
     The modulating factor is computed for every sample (Lin et al., 2017), not
     on the batch-mean cross-entropy as in one public LMF copy.  MMPretrain's
-    own ``FocalLoss`` is the *sigmoid* (one-vs-rest) form; this is the form
-    used by the LMF and LDAM-DRW code.
+    own ``FocalLoss`` is the *sigmoid* (one-vs-rest) form.  This is the
+    focal loss of the official LMF code (it loads
+    ``AdeelH/pytorch-multi-class-focal-loss``:
+    :math:`a_y (1 - p_y)^\gamma (-\log p_y)`, plain batch mean).  The
+    LDAM-DRW code's ``FocalLoss`` (``kaidic/LDAM-DRW``, ``losses.py``) is
+    the same loss without class weights but not with them: it applies the
+    focal factor to the *weighted* cross-entropy,
+    ``focal_loss(F.cross_entropy(input, target, weight=w,
+    reduction='none'), gamma)`` with ``p = exp(-CE)``, which is
+    :math:`(1 - p_y^{w_y})^\gamma (-w_y \log p_y)`: its modulating factor
+    is :math:`(1 - p_y^{w_y})^\gamma`, not :math:`(1 - p_y)^\gamma`
+    (smaller for :math:`w_y < 1`, larger for :math:`w_y > 1`).
 
     For soft targets ``q`` (Mixup, CutMix, label smoothing) the loss is the
     expectation of the hard loss under ``q``:

@@ -16,9 +16,11 @@ import contextlib
 import math
 from typing import Optional
 
-import numpy as np
 import torch
 from mmpretrain.models.losses import weight_reduce_loss
+
+from lmfloss_mm.datasets.labels import \
+    check_class_counts as validate_class_counts
 
 #: The official LMF code's ``m_list`` has ``max_m = 0.5``.
 OFFICIAL_MAX_M = 0.5
@@ -32,41 +34,12 @@ DEFAULT_CB_BETA = 0.9999
 
 def check_class_counts(counts, num_classes: Optional[int] = None,
                        owner: str = 'loss') -> torch.Tensor:
-    """Validate per-class training counts and return them as a float64 tensor.
-
-    Raises:
-        ValueError: if the counts are not a 1-D sequence of non-negative
-            integers, if a class has no sample, or if their number differs
-            from ``num_classes``.
-    """
-    if isinstance(counts, str):
-        raise ValueError(f'{owner}: class counts must be a list of integers or '
-                         f"'auto', got the string {counts!r}")
-    array = np.asarray(counts.cpu() if torch.is_tensor(counts) else counts)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f'{owner}: class counts must be a non-empty 1-D list, '
-                         f'got shape {array.shape}')
-    if not np.all(np.isfinite(array.astype(float))) or \
-            np.any(array.astype(float) != np.round(array.astype(float))):
-        raise ValueError(f'{owner}: class counts must be integers, got '
-                         f'{array.tolist()}')
-    negative = np.flatnonzero(array < 0)
-    if negative.size:
-        raise ValueError(f'{owner}: class counts must be >= 0, got negative '
-                         f'counts for class indices {negative.tolist()}: '
-                         f'{array.tolist()}')
-    empty = np.flatnonzero(array == 0)
-    if empty.size:
-        raise ValueError(
-            f'{owner}: class indices {empty.tolist()} have 0 training samples '
-            f'(counts {array.tolist()}). LDAM margins and count-based class '
-            'weights need every class to occur in the training set: remove '
-            'the empty classes from the dataset or fix the split.')
-    if num_classes is not None and array.size != num_classes:
-        raise ValueError(f'{owner}: got {array.size} class counts but the '
-                         f'model has {num_classes} classes; counts: '
-                         f'{array.tolist()}')
-    return torch.as_tensor(array.astype(np.float64))
+    """Validate per-class training counts with the project's one rule
+    (:func:`lmfloss_mm.datasets.labels.check_class_counts`: every class
+    must have a sample) and return them as a float64 tensor."""
+    return torch.as_tensor(
+        validate_class_counts(counts, num_classes, owner=owner),
+        dtype=torch.float64)
 
 
 def ldam_margins(counts: torch.Tensor, max_m: float) -> torch.Tensor:

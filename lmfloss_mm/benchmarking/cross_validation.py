@@ -1,0 +1,520 @@
+"""Cross-validated comparison of the losses on the ISIC 2018 Task 3 test
+images (``tools/benchmark_isic2018_cv.py``).
+
+1. :func:`prepare_data` builds a data root the project's ``HAM10000``
+   dataset class reads and one split file per fold (:mod:`.folds`);
+2. :func:`run_benchmark` trains every loss x fold x seed in this process
+   (:func:`~.in_process.train_test_run`) from the preset's configs, tests
+   the best-validation-macro-F1 checkpoint on the held-out fold and stores
+   the :class:`~lmfloss_mm.results.RunRecord` as
+   ``runs/<loss>/fold<k>_seed<s>/metrics.json`` (runs with a record are
+   skipped, so an interrupted benchmark resumes; records of the first
+   version, ``result.json``, count as done too);
+3. :func:`write_report` writes the paired report (:mod:`lmfloss_mm.results.
+   paired`) as ``results.md``, one CSV row per run (``runs.csv``) and the
+   records (``runs.jsonl``) to the work root.
+
+Presets: ``cpu``, a narrow ResNet-18 from scratch at 48 px that inherits
+the paper config of each loss
+(``configs/benchmark/resnet18-w16_48px_1xb32-{loss}-12e_isic2018-cv.py``);
+``gpu``, the paper configs themselves
+(``configs/ham10000/{arch}_in1k-pre_1xb32-{loss}-100e_ham10000.py``).
+"""
+import datetime
+import json
+import os
+import os.path as osp
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+from lmfloss_mm.datasets.splits import split_class_counts
+from lmfloss_mm.fileio import write_text_atomic
+from lmfloss_mm.results.labels import LOSS_ORDER
+from lmfloss_mm.results.paired import paired_report
+from lmfloss_mm.results.reader import LEGACY_RECORD_FILE, load_runs
+from lmfloss_mm.results.record import CV_DATASET, RECORD_FILE, RunRecord
+from lmfloss_mm.results.summary import runs_table
+from lmfloss_mm.runner.progress import RunProgress
+from lmfloss_mm.runner.train_test import load_config
+from .folds import (build_data_root, cv_assignment, split_file_path,
+                    write_cv_split_files)
+from .in_process import train_test_run
+from .overrides import (drop_pretrained_init, set_image_size,
+                        set_loader_options, use_amp)
+
+__all__ = ['LOSSES', 'ARCHS', 'PRESETS', 'SETTING_KEYS', 'CVOptions',
+           'SettingsMismatch', 'settings_of', 'check_settings', 'plan_runs',
+           'build_config', 'config_summary', 'prepare_data', 'run_one',
+           'collect_records', 'write_report', 'dry_run', 'run_benchmark']
+
+#: The paper's four losses, in report order.
+LOSSES = LOSS_ORDER
+ARCHS = ('resnet50', 'efficientnetv2-s')
+#: Config of every preset (relative to the repository; ``{loss}`` and
+#: ``{arch}`` are filled in), default work root and backbone label.
+PRESETS = {
+    'cpu': dict(
+        config='configs/benchmark/resnet18-w16_48px_1xb32-{loss}-12e_'
+        'isic2018-cv.py',
+        work_root='work_dirs/benchmark_isic2018',
+        arch='resnet18-w16'),
+    'gpu': dict(
+        config='configs/ham10000/{arch}_in1k-pre_1xb32-{loss}-100e_'
+        'ham10000.py',
+        work_root='work_dirs/benchmark_isic2018_gpu_{arch}',
+        arch='resnet50'),
+}
+#: Settings that must match between stored runs and the current call.
+SETTING_KEYS = ('preset', 'arch', 'img_size', 'epochs', 'n_folds',
+                'val_ratio', 'split_seed', 'from_scratch', 'amp',
+                'cfg_options')
+#: Value of a setting in runs stored without it.
+SETTING_DEFAULTS = dict(cfg_options={}, from_scratch=False, amp=None)
+
+
+class SettingsMismatch(ValueError):
+    """Stored runs were made with other settings than requested."""
+
+
+@dataclass
+class CVOptions:
+    """Everything a benchmark call is made of (the tool's options).
+
+    Args:
+        repo (str): Folder holding ``configs/``.
+        data (str): Folder with ``ISIC2018_Task3_Test_GroundTruth.csv`` and
+            the images.
+        preset (str): ``'cpu'`` or ``'gpu'``.
+        arch (str): Backbone of the gpu preset (:data:`ARCHS`).
+        losses (Sequence[str]): Losses to train (:data:`LOSSES`).
+        n_folds (int): Cross-validation folds (>= 2).
+        run_folds (Sequence[int], optional): Train only these folds.
+        seeds (Sequence[int]): Training seeds (the folds do not change).
+        split_seed (int): Seed of the fold and validation assignment.
+        val_ratio (float): Validation part of the training folds.
+        epochs (int, optional): Training epochs (StepLR scaled with them).
+        img_size (int, optional): Square input size.
+        work_root (str, optional): Results, runs and the data root.
+        resize_cache (bool): cpu preset: store the images pre-resized.
+        keep_checkpoints (bool): Keep the last-epoch checkpoint.
+        cfg_options (dict): Config overrides, applied last.
+        from_scratch (bool): Remove the pretrained initialisation.
+        amp (str, optional): ``AmpOptimWrapper`` dtype.
+        num_workers (int, optional): Data-loader processes.
+        cache_images (bool): Keep decoded images in memory.
+    """
+    repo: str
+    data: str
+    preset: str = 'cpu'
+    arch: str = 'resnet50'
+    losses: Sequence[str] = LOSSES
+    n_folds: int = 5
+    run_folds: Optional[Sequence[int]] = None
+    seeds: Sequence[int] = (0, )
+    split_seed: int = 0
+    val_ratio: float = 0.2
+    epochs: Optional[int] = None
+    img_size: Optional[int] = None
+    work_root: Optional[str] = None
+    resize_cache: bool = True
+    keep_checkpoints: bool = False
+    cfg_options: dict = field(default_factory=dict)
+    from_scratch: bool = False
+    amp: Optional[str] = None
+    num_workers: Optional[int] = None
+    cache_images: bool = False
+
+    def config_path(self, loss: str) -> str:
+        """Absolute path of the preset's config of ``loss``."""
+        return osp.join(self.repo, PRESETS[self.preset]['config'].format(
+            loss=loss, arch=self.arch))
+
+    def arch_label(self) -> str:
+        return self.arch if self.preset == 'gpu' else PRESETS['cpu']['arch']
+
+    def root(self) -> str:
+        """The work root, absolute."""
+        return osp.abspath(self.work_root or PRESETS[self.preset][
+            'work_root'].format(arch=self.arch))
+
+
+# ------------------------------------------------------------------- config
+def image_size_of(cfg) -> int:
+    """The (square) Resize size of the test pipeline."""
+    sizes = [t.scale for t in cfg.test_dataloader.dataset.pipeline
+             if t.type == 'Resize']
+    if len(sizes) != 1 or len(set(sizes[0])) != 1:
+        raise ValueError(f'expected one square Resize, got {sizes}')
+    return int(sizes[0][0])
+
+
+def set_epochs(cfg, epochs: int) -> None:
+    """Set ``max_epochs`` and scale StepLR's ``step_size`` with it (the
+    paper's 30 of 100 epochs stays 30%)."""
+    old = cfg.train_cfg.max_epochs
+    cfg.train_cfg.max_epochs = epochs
+    schedulers = cfg.param_scheduler
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for scheduler in schedulers:
+        if scheduler.get('type') == 'StepLR' and epochs != old:
+            scheduler.step_size = max(1, round(scheduler.step_size * epochs /
+                                               old))
+
+
+def build_config(opts: CVOptions, loss: str, data_root: str,
+                 split_file: str, work_dir: str, seed: int):
+    """The config of one run: the preset's config of ``loss`` pointed at
+    the fold's split file, with the seed, work dir, epochs, image size and
+    the options of :mod:`.overrides`; ``cfg_options`` last."""
+    cfg = load_config(opts.config_path(loss))
+    for split in ('train', 'val', 'test'):
+        dataset = cfg[f'{split}_dataloader'].dataset
+        dataset.data_root = data_root
+        dataset.split_file = split_file
+        dataset.split = split
+    if opts.epochs is not None:
+        set_epochs(cfg, opts.epochs)
+    if opts.img_size is not None:
+        set_image_size(cfg, opts.img_size)
+    cfg.work_dir = work_dir
+    # unique per run, so that runs in one process never share MMEngine's
+    # logger or visualizer instances (they are looked up by this name)
+    cfg.experiment_name = '{}_{}_{:%Y%m%d_%H%M%S_%f}'.format(
+        osp.basename(osp.dirname(work_dir)), osp.basename(work_dir),
+        datetime.datetime.now())
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.log_level = 'WARNING'
+    if opts.from_scratch:
+        drop_pretrained_init(cfg)
+    if opts.amp:
+        use_amp(cfg, opts.amp)
+    set_loader_options(cfg, opts.num_workers, opts.cache_images)
+    if opts.cfg_options:
+        cfg.merge_from_dict(opts.cfg_options)
+    return cfg
+
+
+def config_summary(cfg) -> dict:
+    """What a dry run shows of a run's config."""
+    backbone = cfg.model.backbone
+    init = backbone.get('init_cfg') or {}
+    schedulers = cfg.param_scheduler
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    return dict(
+        backbone=dict(type=backbone.type, depth=backbone.get('depth'),
+                      arch=backbone.get('arch'),
+                      base_channels=backbone.get('base_channels'),
+                      pretrained=init.get('checkpoint')),
+        head_in_channels=cfg.model.head.in_channels,
+        loss_cfg=cfg.model.head.loss.to_dict(),
+        img_size=image_size_of(cfg),
+        epochs=cfg.train_cfg.max_epochs,
+        optimizer=cfg.optim_wrapper.optimizer.to_dict(),
+        amp=cfg.optim_wrapper.get('dtype'),
+        param_scheduler=[s.to_dict() for s in schedulers],
+        batch_size=cfg.train_dataloader.batch_size,
+        num_workers=cfg.train_dataloader.num_workers,
+        save_best=cfg.default_hooks.checkpoint.save_best,
+        custom_hooks=[h.to_dict() for h in cfg.custom_hooks],
+        evaluator=cfg.test_evaluator.to_dict(),
+        datasets={
+            split: dict(type=cfg[f'{split}_dataloader'].dataset.type,
+                        data_root=cfg[f'{split}_dataloader'].dataset.data_root,
+                        split=cfg[f'{split}_dataloader'].dataset.split,
+                        split_file=cfg[f'{split}_dataloader'].dataset
+                        .split_file)
+            for split in ('train', 'val', 'test')
+        },
+        seed=cfg.randomness.seed,
+        work_dir=cfg.work_dir)
+
+
+# ----------------------------------------------------------------- settings
+def settings_of(opts: CVOptions) -> dict:
+    """The settings of this call that define the experiment
+    (:data:`SETTING_KEYS`), plus ``work_root`` and ``resize_cache``."""
+    probe = load_config(opts.config_path(opts.losses[0]))
+    settings = dict(
+        preset=opts.preset,
+        arch=opts.arch_label(),
+        img_size=opts.img_size or image_size_of(probe),
+        epochs=opts.epochs or probe.train_cfg.max_epochs,
+        n_folds=opts.n_folds,
+        val_ratio=opts.val_ratio,
+        split_seed=opts.split_seed,
+        from_scratch=opts.from_scratch,
+        amp=opts.amp,
+        # as stored in JSON (tuples become lists), for the settings check
+        cfg_options=json.loads(json.dumps(dict(opts.cfg_options))),
+        work_root=opts.root())
+    settings['resize_cache'] = (
+        settings['img_size']
+        if opts.resize_cache and opts.preset == 'cpu' else None)
+    return settings
+
+
+def _setting(stored: dict, key: str):
+    """A stored setting (its default if the run predates it)."""
+    return stored.get(key, SETTING_DEFAULTS.get(key))
+
+
+def check_settings(stored: dict, settings: dict, path: str) -> None:
+    """Refuse to mix runs of different settings in one work root.
+
+    Raises:
+        SettingsMismatch: naming the settings that differ.
+    """
+    diff = {k: (_setting(stored, k), settings[k]) for k in SETTING_KEYS
+            if _setting(stored, k) != settings[k]}
+    if diff:
+        raise SettingsMismatch(
+            f'{path} was made with other settings (stored, requested): '
+            f'{diff}. Use another --work-root or delete the old runs.')
+
+
+def environment() -> dict:
+    """torch version, threads and device, stored with every run."""
+    import torch
+    return dict(
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        device=('cuda: ' + torch.cuda.get_device_name(0))
+        if torch.cuda.is_available() else
+        f'cpu: {platform.processor() or platform.machine()}, '
+        f'{os.cpu_count()} cores')
+
+
+# ------------------------------------------------------------------- runs
+def run_dir(work_root: str, loss: str, fold: int, seed: int) -> str:
+    return osp.join(work_root, 'runs', loss, f'fold{fold}_seed{seed}')
+
+
+def plan_runs(opts: CVOptions) -> List[dict]:
+    """Every (loss, fold, seed) to run, seed-major then fold then loss (so
+    an interrupted benchmark has complete pairs)."""
+    folds = opts.run_folds if opts.run_folds is not None else range(
+        opts.n_folds)
+    return [dict(loss=loss, fold=fold, seed=seed) for seed in opts.seeds
+            for fold in folds for loss in opts.losses]
+
+
+def data_root_of(settings: dict) -> str:
+    """``<work_root>/data`` (symlinks) or ``<work_root>/data_<size>px``
+    (images stored pre-resized)."""
+    size = settings['resize_cache']
+    return osp.join(settings['work_root'],
+                    f'data_{size}px' if size else 'data')
+
+
+def prepare_data(opts: CVOptions, settings: dict):
+    """Build the data root and the fold split files; returns
+    ``(data_root, annotation table)``."""
+    data_root = data_root_of(settings)
+    table = build_data_root(opts.data, data_root, settings['resize_cache'])
+    write_cv_split_files(table, data_root, opts.n_folds, opts.val_ratio,
+                         opts.split_seed)
+    return data_root, table
+
+
+def _stored(folder: str) -> Optional[str]:
+    for name in (RECORD_FILE, LEGACY_RECORD_FILE):
+        if osp.isfile(osp.join(folder, name)):
+            return osp.join(folder, name)
+    return None
+
+
+def _cleanup_checkpoints(work_dir: str) -> None:
+    """Remove the last-epoch checkpoints (the best one stays)."""
+    for name in os.listdir(work_dir):
+        if name.startswith('epoch_') and name.endswith('.pth') or \
+                name == 'last_checkpoint':
+            os.remove(osp.join(work_dir, name))
+
+
+def run_one(plan: dict, settings: dict, opts: CVOptions, data_root: str,
+            table, progress: RunProgress) -> RunRecord:
+    """Train and test one (loss, fold, seed), or read its stored record.
+
+    Raises:
+        SettingsMismatch: The stored record has other settings.
+        RuntimeError: The runner trained on other class counts than the
+            split file gives.
+    """
+    from lmfloss_mm.results.reader import read_record
+    loss, fold, seed = plan['loss'], plan['fold'], plan['seed']
+    work_dir = run_dir(settings['work_root'], loss, fold, seed)
+    tag = progress.start(f'{loss} fold {fold} seed {seed}')
+    stored = _stored(work_dir)
+    if stored:
+        record = read_record(stored)
+        check_settings(record.info.get('settings', {}), settings, stored)
+        progress.print(f'{tag}: stored, macro-F1 '
+                       f'{record.scalar("macro_f1"):.1f}')
+        return record
+    if osp.isdir(work_dir):  # an interrupted run: start it again
+        shutil.rmtree(work_dir)
+    os.makedirs(work_dir)
+    split_file = split_file_path(data_root, fold, opts.n_folds,
+                                 opts.val_ratio, opts.split_seed)
+    cfg = build_config(opts, loss, data_root, split_file, work_dir, seed)
+    counts = {split: c.tolist() for split, c in split_class_counts(
+        table, cv_assignment(table, fold, opts.n_folds, opts.val_ratio,
+                             opts.split_seed)).items()}
+    progress.print(f'{tag}: training ({settings["epochs"]} epochs, '
+                   f'{settings["img_size"]} px) ...')
+    record = train_test_run(
+        cfg, osp.relpath(opts.config_path(loss), opts.repo), seed, fold,
+        labels=dict(dataset=CV_DATASET, backbone=settings['arch'],
+                    loss=loss),
+        info=dict(settings={k: settings[k] for k in SETTING_KEYS},
+                  resize_cache=settings['resize_cache'],
+                  environment=environment(), split_file=split_file,
+                  split_counts=counts),
+        progress=progress)
+    if not opts.keep_checkpoints:
+        _cleanup_checkpoints(work_dir)
+    if record.info['train_counts'] != counts['train']:
+        raise RuntimeError(
+            f'{tag}: the runner trained on {record.info["train_counts"]} '
+            f'images per class, the split file says {counts["train"]}')
+    progress.print(
+        f'{tag}: macro-F1 {record.scalar("macro_f1"):.1f}, balanced acc. '
+        f'{record.scalar("balanced_accuracy"):.1f}, best epoch '
+        f'{record.info["best_epoch"]}, {progress.finish()}')
+    return record
+
+
+# ------------------------------------------------------------------ report
+def _sort_key(record: RunRecord):
+    """Seed, fold, then the losses in report order."""
+    rank = LOSS_ORDER.index(record.loss) if record.loss in LOSS_ORDER \
+        else len(LOSS_ORDER)
+    return (record.seed, record.fold, rank, record.loss)
+
+
+def collect_records(work_root: str) -> List[RunRecord]:
+    """Every stored fold under ``<work_root>/runs`` (any version), else the
+    records of ``<work_root>/runs.jsonl``, in seed, fold, loss order."""
+    runs_dir = osp.join(work_root, 'runs')
+    sources = [runs_dir] if osp.isdir(runs_dir) else []
+    if not sources and osp.isfile(osp.join(work_root, 'runs.jsonl')):
+        sources = [osp.join(work_root, 'runs.jsonl')]
+    records = load_runs(sources) if sources else []
+    return sorted((r for r in records if r.fold is not None), key=_sort_key)
+
+
+def _settings(record: RunRecord) -> dict:
+    return record.info.get('settings', {})
+
+
+def _environment(record: RunRecord) -> dict:
+    return record.info.get('environment') or record.info
+
+
+def report_title(records: Sequence[RunRecord]) -> str:
+    first = _settings(records[0]) if records else {}
+    return (f'ISIC 2018 Task 3 test images, {first.get("n_folds", "?")}-fold '
+            f'cross-validation, {first.get("preset", "?")} preset '
+            f'({first.get("arch", "?")}, {first.get("img_size", "?")} px, '
+            f'{first.get("epochs", "?")} epochs)')
+
+
+def report_notes(records: Sequence[RunRecord]) -> List[str]:
+    """What the runs have in common and where they differ."""
+    varying = {k for k in SETTING_KEYS
+               if len({json.dumps(_setting(_settings(r), k), sort_keys=True)
+                       for r in records}) > 1}
+    notes = []
+    if varying:
+        notes.append(f'**Warning:** the runs differ in {sorted(varying)}.')
+    if records:
+        first, env = _settings(records[0]), _environment(records[0])
+        seeds = sorted({r.seed for r in records})
+        folds = sorted({r.fold for r in records})
+        notes.append(
+            f'Folds {folds}, seeds {seeds}; split seed '
+            f'{first.get("split_seed")}, validation {first.get("val_ratio")}'
+            f' of the training folds; torch {env.get("torch")}, '
+            f'{env.get("device")}, {env.get("threads")} threads.')
+        changes = [text for text, on in (
+            ('backbone from scratch (pretrained init removed)',
+             _setting(first, 'from_scratch')),
+            (f'{_setting(first, "amp")} mixed precision',
+             _setting(first, 'amp')),
+            (f'config overrides {_setting(first, "cfg_options")}',
+             _setting(first, 'cfg_options'))) if on]
+        if changes:
+            notes.append('Changed from the configs: ' + '; '.join(changes) +
+                         '.')
+    return notes
+
+
+def write_report(work_root: str, records: Sequence[RunRecord]) -> str:
+    """Write ``results.md``, ``runs.csv`` and ``runs.jsonl`` to the work
+    root and return the Markdown."""
+    records = sorted(records, key=_sort_key)
+    markdown = paired_report(records, 'ce', title=report_title(records),
+                             notes=report_notes(records))
+    write_text_atomic(osp.join(work_root, 'results.md'), markdown)
+    runs_table(records).write_csv(osp.join(work_root, 'runs.csv'))
+    write_text_atomic(osp.join(work_root, 'runs.jsonl'), ''.join(
+        json.dumps(r.to_dict(), sort_keys=True) + '\n' for r in records))
+    return markdown
+
+
+# -------------------------------------------------------------------- main
+def dry_run(opts: CVOptions, settings: dict, out=print) -> List[dict]:
+    """Build (without running) the config of every planned run, print a
+    summary of each and return the summaries."""
+    data_root = data_root_of(settings)
+    summaries = []
+    for plan in plan_runs(opts):
+        split_file = split_file_path(data_root, plan['fold'], opts.n_folds,
+                                     opts.val_ratio, opts.split_seed)
+        cfg = build_config(
+            opts, plan['loss'], data_root, split_file,
+            run_dir(settings['work_root'], plan['loss'], plan['fold'],
+                    plan['seed']), plan['seed'])
+        summary = dict(plan, config=osp.relpath(
+            opts.config_path(plan['loss']), opts.repo), **config_summary(cfg))
+        summaries.append(summary)
+        out(json.dumps(summary, sort_keys=True))
+    out(f'{len(summaries)} runs planned, preset {opts.preset}, work root '
+        f'{settings["work_root"]}; nothing trained (--dry-run).')
+    return summaries
+
+
+def run_benchmark(opts: CVOptions, settings: dict, out=None):
+    """Prepare the data, run (or read) every planned run, write the report.
+
+    Returns:
+        tuple: ``(records of the work root, failures)`` where failures are
+        ``(plan, error text)`` of the runs that raised (the others went on).
+    """
+    plans = plan_runs(opts)
+    to_run = sum(_stored(run_dir(settings['work_root'], p['loss'], p['fold'],
+                                 p['seed'])) is None for p in plans)
+    progress = RunProgress(len(plans), to_run, out=out)
+    start = time.time()
+    data_root, table = prepare_data(opts, settings)
+    progress.print(
+        f'Data root {data_root}: {len(table)} images, class counts '
+        f'{dict(zip(table.classes, table.class_counts().tolist()))}; '
+        f'{opts.n_folds} folds in {osp.join(data_root, "cv_splits")} '
+        f'({time.time() - start:.0f} s)')
+    failures = []
+    for plan in plans:
+        try:
+            run_one(plan, settings, opts, data_root, table, progress)
+        except (KeyboardInterrupt, SettingsMismatch):
+            raise
+        except Exception as e:  # keep going; reported at the end
+            failures.append((plan, repr(e)))
+            progress.print(f'{progress.tag} {progress.failed()}: {e!r}')
+    records = collect_records(settings['work_root'])
+    return records, failures
