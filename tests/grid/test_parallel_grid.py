@@ -215,6 +215,7 @@ FAKE_TRAIN = '''\
 import json, os, sys, time
 work_dir = sys.argv[sys.argv.index('--work-dir') + 1]
 open(os.path.join(work_dir, 'epoch_1.pth'), 'wb').close()
+print('training', flush=True)  # before fake.json: the test waits for that
 keys = ('CUDA_VISIBLE_DEVICES', 'MASTER_PORT', 'OMP_NUM_THREADS')
 info = dict(pid=os.getpid(), start=time.time(),
             env={key: os.environ.get(key) for key in keys})
@@ -222,7 +223,6 @@ with open(os.path.join(work_dir, 'fake.json.tmp'), 'w') as f:
     json.dump(info, f)
 os.replace(os.path.join(work_dir, 'fake.json.tmp'),
            os.path.join(work_dir, 'fake.json'))
-print('training', flush=True)
 time.sleep(600)
 '''
 
