@@ -72,7 +72,7 @@ def test_kernel_value_and_gradient_equal_the_formulas(terms, gamma,
     torch.testing.assert_close(grad, expected_grad)
     if num_classes == 300 and use_ldam:
         shifted = S * (logits - q * delta)
-        floored = shifted < shifted.amax(1, keepdim=True) - 80
+        floored = shifted < shifted.amax(1, keepdim=True) - 70
         assert floored.any(dim=1).all()  # every row has floored entries
         assert floored.gather(1, labels[:, None]).any()  # and some targets
 

@@ -23,7 +23,7 @@ from .utils import one_minus_p
 _MANY_CLASSES = 32
 #: With many classes, LDAM's logits more than this many nats below the row
 #: maximum are raised to that floor (see :func:`_softmax_and_log_prob`).
-_SOFTMAX_FLOOR = 80.0
+_SOFTMAX_FLOOR = 70.0
 
 
 def _softmax_and_log_prob(logits: torch.Tensor, index: torch.Tensor,
@@ -34,21 +34,25 @@ def _softmax_and_log_prob(logits: torch.Tensor, index: torch.Tensor,
     Below :data:`_MANY_CLASSES` classes three operator calls suffice:
     ``log_softmax``, ``gather``, ``exp``. From there on the softmax comes
     from the fused ``softmax`` kernel (one ``exp()`` per entry, the fast
-    one), and ``log p_y = (z_y - max z) + log(max p)``: the largest entry of
-    a softmax row is ``1 / sum_j exp(z_j - max z)``, so this is as exact as
-    ``log_softmax`` and finite where ``p_y`` underflows.
+    one), and ``log p_y`` from it without a second pass of ``exp()``:
+
+    * without ``floor``, ``log p_y = (z_y - max z) + log(max p)``: the
+      largest entry of a softmax row is ``1 / sum_j exp(z_j - max z)``, so
+      this is as exact as ``log_softmax`` and finite where ``p_y``
+      underflows;
+    * with ``floor``, logits more than :data:`_SOFTMAX_FLOOR` nats below
+      their row maximum are first raised to that floor, *in place*. ``s =
+      30`` spreads LDAM's logits over hundreds of nats, and ``exp()`` of
+      values below -87 takes the CPU's slow denormal path (10x slower). A
+      floored entry weighs less than ``e^-70`` in the softmax, so the softmax
+      changes by less than float64 resolution, and every entry stays above
+      ``e^-70 / C``, a normal float32 number: ``log p_y`` is the logarithm of
+      the floored ``p_y`` minus what the floor added to ``z_y``, exact.
 
     Args:
         logits (Tensor): ``(N, C)`` logits.
         index (Tensor): ``(N, 1)`` target indices.
-        floor (bool): with many classes, first raise logits more than
-            :data:`_SOFTMAX_FLOOR` nats below their row maximum to that
-            floor, *in place*. ``s = 30`` spreads LDAM's logits over hundreds
-            of nats, and ``exp()`` of values below -87 takes the CPU's slow
-            denormal path (10x slower). A floored entry weighs less than
-            ``e^-80`` in the softmax, so the softmax changes by less than
-            float64 resolution, and ``log p_y`` uses the unfloored ``z_y``:
-            the loss is exact.
+        floor (bool): floor the logits as above (many classes only).
 
     Returns:
         tuple[Tensor, Tensor]: ``(N, C)`` softmax ``p`` and ``(N, 1)``
@@ -58,9 +62,12 @@ def _softmax_and_log_prob(logits: torch.Tensor, index: torch.Tensor,
         log_p = torch.log_softmax(logits, dim=1)
         return log_p.exp(), log_p.gather(1, index)
     row_max = logits.amax(dim=1, keepdim=True)
-    log_p_y = logits.gather(1, index) - row_max
     if floor:
-        torch.maximum(logits, row_max - _SOFTMAX_FLOOR, out=logits)
+        row_floor = row_max.sub_(_SOFTMAX_FLOOR)
+        raised = (row_floor - logits.gather(1, index)).clamp_min_(0)
+        p = torch.softmax(torch.maximum(logits, row_floor, out=logits), dim=1)
+        return p, p.gather(1, index).log_().sub_(raised)
+    log_p_y = logits.gather(1, index) - row_max
     p = torch.softmax(logits, dim=1)
     return p, log_p_y.add_(p.amax(dim=1, keepdim=True).log_())
 
