@@ -40,7 +40,7 @@ except ImportError:  # numpy 1.x
 
 __all__ = [
     'ALLOWED_ATTRIBUTES', 'RestoredHistoryBuffer', 'checkpoint_getattr',
-    'checkpoint_globals', 'numpy_globals', 'restore_session'
+    'checkpoint_globals', 'numpy_globals', 'restore_scope'
 ]
 
 HISTORY_BUFFER = 'mmengine.logging.history_buffer.HistoryBuffer'
@@ -73,18 +73,18 @@ def _numpy_dtype_classes() -> Dict[str, type]:
     return {f'{cls.__module__}.{cls.__qualname__}': cls for cls in classes}
 
 
-class _RestoreSession:
-    """Bookkeeping of one restricted load (see :func:`restore_session`)."""
+class _RestoreState:
+    """Bookkeeping of one restricted load (see :func:`restore_scope`)."""
 
     def __init__(self):
         self.unbuilt: List['RestoredHistoryBuffer'] = []
 
 
-_SESSION: contextvars.ContextVar[Optional[_RestoreSession]] = (
-    contextvars.ContextVar('lmfloss_mm_restore_session', default=None))
+_CURRENT_RESTORE: contextvars.ContextVar[Optional[_RestoreState]] = (
+    contextvars.ContextVar('lmfloss_mm_restore_scope', default=None))
 
 
-class restore_session:
+class restore_scope:
     """Context manager around one restricted load of a checkpoint.
 
     :class:`RestoredHistoryBuffer` objects can only be created inside it.
@@ -92,14 +92,14 @@ class restore_session:
     created a ``HistoryBuffer`` without giving it its state.
     """
 
-    def __enter__(self) -> _RestoreSession:
-        self._session = _RestoreSession()
-        self._token = _SESSION.set(self._session)
-        return self._session
+    def __enter__(self) -> _RestoreState:
+        self._restore_scope = _RestoreState()
+        self._token = _CURRENT_RESTORE.set(self._restore_scope)
+        return self._restore_scope
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        _SESSION.reset(self._token)
-        if exc_type is None and self._session.unbuilt:
+        _CURRENT_RESTORE.reset(self._token)
+        if exc_type is None and self._restore_scope.unbuilt:
             raise UnsafePickleError(
                 'it creates a HistoryBuffer without its state; MMEngine '
                 'always saves HistoryBuffer objects with their state')
@@ -165,8 +165,8 @@ class RestoredHistoryBuffer(HistoryBuffer):
     """
 
     def __new__(cls, *args, **kwargs):
-        session = _SESSION.get()
-        if session is None:
+        state = _CURRENT_RESTORE.get()
+        if state is None:
             raise UnsafePickleError(
                 'RestoredHistoryBuffer exists only inside a restricted load')
         if args or kwargs:
@@ -174,7 +174,7 @@ class RestoredHistoryBuffer(HistoryBuffer):
                 'it creates a HistoryBuffer with constructor arguments; '
                 'MMEngine restores HistoryBuffer objects from their state')
         buffer = super().__new__(cls)
-        session.unbuilt.append(buffer)
+        state.unbuilt.append(buffer)
         return buffer
 
     def __init__(self, *args, **kwargs):
@@ -185,9 +185,9 @@ class RestoredHistoryBuffer(HistoryBuffer):
     def __setstate__(self, state: Any) -> None:
         self._set_default_statistics()  # as HistoryBuffer.__setstate__ does
         checked = _checked_history_state(state)
-        session = _SESSION.get()
-        if session is not None:
-            session.unbuilt[:] = [b for b in session.unbuilt if b is not self]
+        state = _CURRENT_RESTORE.get()
+        if state is not None:
+            state.unbuilt[:] = [b for b in state.unbuilt if b is not self]
         self.__class__ = HistoryBuffer
         HistoryBuffer.__setstate__(self, checked)
 

@@ -35,7 +35,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.utils import digit_version
 
-from .allowlist import checkpoint_globals, numpy_globals, restore_session
+from .allowlist import checkpoint_globals, numpy_globals, restore_scope
 from .errors import UnreadableFileError, UnsafePickleError
 
 __all__ = [
@@ -92,8 +92,8 @@ class restricted_checkpoint_globals:
             self._saved = torch.serialization.get_safe_globals()
             torch.serialization.clear_safe_globals()
             torch.serialization.add_safe_globals(checkpoint_globals())
-            self._session = restore_session()
-            self._session.__enter__()
+            self._restore_scope = restore_scope()
+            self._restore_scope.__enter__()
         except BaseException:
             self._restore()
             raise
@@ -101,7 +101,7 @@ class restricted_checkpoint_globals:
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            self._session.__exit__(exc_type, exc, tb)
+            self._restore_scope.__exit__(exc_type, exc, tb)
         finally:
             self._restore()
 
