@@ -1,13 +1,6 @@
 import pytest
 
-from .tiny_runner import make_image_folder, one_torch_thread
-
-
-@pytest.fixture(scope='module')
-def one_thread():
-    """One intra-op torch thread for a module (see one_torch_thread)."""
-    with one_torch_thread():
-        yield
+from .tiny_runner import make_image_folder
 
 
 @pytest.fixture(scope='module')

@@ -65,7 +65,6 @@ def kill_while_writing(monkeypatch, name):
     monkeypatch.setattr(builtins, 'open', fake_open)
 
 
-pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')

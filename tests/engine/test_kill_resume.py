@@ -11,8 +11,7 @@ from mmengine.runner import Runner
 
 import lmfloss_mm  # noqa: F401
 
-from .tiny_runner import (assert_equal_tensors, make_image_folder,
-                          one_torch_thread)
+from .tiny_runner import assert_equal_tensors, make_image_folder
 from .train_until_killed import kill_test_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,9 +20,8 @@ KILL_AT = 8
 
 
 def train(cfg):
-    with one_torch_thread():
-        runner = Runner.from_cfg(Config(cfg))
-        runner.train()
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
     return runner
 
 

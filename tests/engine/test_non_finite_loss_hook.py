@@ -34,7 +34,6 @@ class _PoisonAt(Hook):
                 runner.model.head.fc.bias.fill_(math.nan)
 
 
-pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')

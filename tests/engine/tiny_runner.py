@@ -1,30 +1,16 @@
 """A tiny imbalanced image-folder dataset and a ResNet-18-sized classifier
 config, for tests that run MMEngine's Runner on the CPU."""
-import contextlib
 import copy
 import itertools
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
+
+from tests import conftest
 
 CLASSES = ('common', 'medium', 'rare')
 _RUN_IDS = itertools.count()
 COUNTS = (12, 5, 3)
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """One intra-op thread inside the block (restored afterwards): results
-    are then bit-identical across processes, and tiny models train faster on
-    a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def assert_equal_tensors(actual, expected, where='state'):
@@ -45,15 +31,12 @@ def assert_equal_tensors(actual, expected, where='state'):
 
 
 def make_image_folder(root, counts=COUNTS, size=16, seed=0):
-    """``root/<class>/<i>.png`` with class-dependent mean colour."""
-    rng = np.random.default_rng(seed)
-    for index, (name, n) in enumerate(zip(CLASSES, counts)):
-        folder = Path(root) / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            pixels = rng.integers(0, 100, (size, size, 3)) + 70 * index
-            Image.fromarray(pixels.astype(np.uint8)).save(folder / f'{i}.png')
-    return str(root)
+    """``root/<class>/<i>.png`` for :data:`CLASSES` with ``counts`` grey
+    images (the shared generator of ``tests/conftest.py``); returns
+    ``str(root)``."""
+    return str(conftest.make_image_folder(
+        root, dict(zip(CLASSES, counts)), size=size, seed=seed,
+        grey_levels=True))
 
 
 def runner_config(data_root, work_dir, loss=None, max_epochs=1,

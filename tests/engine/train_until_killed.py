@@ -8,12 +8,14 @@ import os
 import signal
 import sys
 
+import torch
+
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import lmfloss_mm  # noqa: F401
-from tests.engine.tiny_runner import one_torch_thread, resumable_config
+from tests.engine.tiny_runner import resumable_config
 
 #: Two epochs of five iterations with LMFLoss ('auto' counts) and the
 #: project runtime's checkpoint and non-finite-loss hooks.
@@ -37,11 +39,10 @@ class KillAt(Hook):
 
 
 def main(data_root, work_dir, iteration):
-    with one_torch_thread():
-        runner = Runner.from_cfg(Config(kill_test_config(data_root,
-                                                         work_dir)))
-        runner.register_hook(KillAt(int(iteration)))
-        runner.train()
+    torch.set_num_threads(1)  # as the parent test process (tests/conftest.py)
+    runner = Runner.from_cfg(Config(kill_test_config(data_root, work_dir)))
+    runner.register_hook(KillAt(int(iteration)))
+    runner.train()
 
 
 if __name__ == '__main__':
