@@ -10,6 +10,14 @@ continues an interrupted grid; an unfinished run resumes training from its
 last checkpoint. A failing run is reported and the grid goes on; the exit
 code is 1 if any run failed.
 
+Two-stage recipes chain: a second-stage config (``SecondStageHook``, e.g.
+``*-ce-crt-10e_*`` after ``*-ce-100e_*``) runs after its first stage with
+the same seed, from that run's best checkpoint (``--cfg-options
+load_from=<work-root>/<first-stage>/seed-<s>/best_*.pth``); a first stage
+the grid lacks is added (and said so). With ``--parallel K`` a second stage
+waits for its first stage only; it fails, naming the first-stage run, when
+that run failed.
+
 Examples::
 
     # the paper grid (24 configs) with three seeds
@@ -26,16 +34,20 @@ Examples::
     # Slurm: 16 runs at once, each its own srun (1 GPU)
     python tools/run_grid.py --datasets odir5k --launcher slurm \\
         --partition gpu --parallel 16
+    # cRT: runs the ce-100e config first (added), then cRT from its best
+    python tools/run_grid.py \\
+        configs/ham10000/resnet50_in1k-pre_1xb32-ce-crt-10e_ham10000.py
 """
 import argparse
 import os
 import os.path as osp
 import sys
 
-from lmfloss_mm.grid import (LaunchOptions, build_grid, describe_slots,
-                             expand_config_args, parse_devices, plan_slots,
-                             print_plan, run_grid, run_parallel,
-                             select_configs)
+from lmfloss_mm.grid import (LaunchOptions, build_grid, chain_stages,
+                             describe_slots, expand_config_args,
+                             parse_devices, plan_slots, print_plan, run_grid,
+                             run_parallel, select_configs)
+from lmfloss_mm.runner.train_test import parse_cfg_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -133,8 +145,15 @@ def collect_configs(args):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        configs = collect_configs(args)
-        specs = build_grid(configs, args.seeds, args.work_root)
+        configs, first_stages, added = chain_stages(collect_configs(args))
+        if first_stages and 'load_from' in parse_cfg_options(
+                args.cfg_options):
+            raise ValueError(
+                'load_from is set by the grid for its second-stage configs '
+                '(the best checkpoint of their first stage); remove it from '
+                '--cfg-options')
+        specs = build_grid(configs, args.seeds, args.work_root,
+                           first_stages)
         opts = LaunchOptions(
             launcher=args.launcher, gpus=args.gpus,
             partition=args.partition, gpus_per_node=args.gpus_per_node,
@@ -151,6 +170,8 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    for first, second in added:
+        print(f'Added {_short(first)}: the first stage of {_short(second)}')
     show_slots = args.parallel > 1 or args.devices is not None
     if args.dry_run:
         if show_slots:

@@ -9,13 +9,17 @@ images (``tools/benchmark_isic2018_cv.py``).
    the :class:`~lmfloss_mm.results.RunRecord` as
    ``runs/<loss>/fold<k>_seed<s>/metrics.json`` (runs with a record are
    skipped, so an interrupted benchmark resumes; records of the first
-   version, ``result.json``, count as done too);
+   version, ``result.json``, count as done too). Each record stores the
+   provenance of its run (code, libraries, threads, CPU kernels, flags;
+   :mod:`lmfloss_mm.results.provenance`); new runs are refused in a work
+   root whose stored runs were made under another one
+   (:func:`check_same_provenance`);
 3. :func:`write_report` writes the paired report (:mod:`lmfloss_mm.results.
    paired`) as ``results.md``, one CSV row per run (``runs.csv``) and the
    records (``runs.jsonl``) to the work root.
 
-Presets: ``cpu``, a narrow ResNet-18 from scratch at 48 px that inherits
-the paper config of each loss
+Presets: ``cpu``, a narrow ResNet-18 from scratch at 48 px on the paper
+configs' recipe, with the loss settings of each loss's paper config
 (``configs/benchmark/resnet18-w16_48px_1xb32-{loss}-12e_isic2018-cv.py``);
 ``gpu``, the paper configs themselves
 (``configs/ham10000/{arch}_in1k-pre_1xb32-{loss}-100e_ham10000.py``).
@@ -32,8 +36,12 @@ from typing import List, Optional, Sequence
 
 from lmfloss_mm.datasets.splits import split_class_counts
 from lmfloss_mm.fileio import write_text_atomic
-from lmfloss_mm.results.labels import LOSS_ORDER
+from lmfloss_mm.results.labels import LOSS_ORDER, PAPER_LOSSES
 from lmfloss_mm.results.paired import paired_report
+from lmfloss_mm.results.provenance import (check_stored_provenance,
+                                           collect_provenance,
+                                           describe_provenance,
+                                           provenance_of)
 from lmfloss_mm.results.reader import LEGACY_RECORD_FILE, load_runs
 from lmfloss_mm.results.record import CV_DATASET, RECORD_FILE, RunRecord
 from lmfloss_mm.results.summary import runs_table
@@ -48,10 +56,11 @@ from .overrides import (drop_pretrained_init, set_image_size,
 __all__ = ['LOSSES', 'ARCHS', 'PRESETS', 'SETTING_KEYS', 'CVOptions',
            'SettingsMismatch', 'settings_of', 'check_settings', 'plan_runs',
            'build_config', 'config_summary', 'prepare_data', 'run_one',
-           'collect_records', 'write_report', 'dry_run', 'run_benchmark']
+           'collect_records', 'check_same_provenance', 'write_report',
+           'dry_run', 'run_benchmark']
 
 #: The paper's four losses, in report order.
-LOSSES = LOSS_ORDER
+LOSSES = PAPER_LOSSES
 ARCHS = ('resnet50', 'efficientnetv2-s')
 #: Config of every preset (relative to the repository; ``{loss}`` and
 #: ``{arch}`` are filled in), default work root and backbone label.
@@ -432,6 +441,7 @@ def report_notes(records: Sequence[RunRecord]) -> List[str]:
     notes = []
     if varying:
         notes.append(f'**Warning:** the runs differ in {sorted(varying)}.')
+    notes += _provenance_notes(records)
     if records:
         first, env = _settings(records[0]), _environment(records[0])
         seeds = sorted({r.seed for r in records})
@@ -452,6 +462,25 @@ def report_notes(records: Sequence[RunRecord]) -> List[str]:
             notes.append('Changed from the configs: ' + '; '.join(changes) +
                          '.')
     return notes
+
+
+def _provenance_notes(records: Sequence[RunRecord]) -> List[str]:
+    """A warning naming the provenance fields in which the runs differ, else
+    ``Made with ...``; runs stored before provenance was recorded are
+    counted, not checked."""
+    known = [r for r in records if provenance_of(r)]
+    if not known:
+        return []
+    unknown = len(records) - len(known)
+    untested = (f' {unknown} run(s) were stored before provenance was '
+                'recorded and are not checked.' if unknown else '')
+    mixed = check_stored_provenance(known, strict=False)
+    if mixed:
+        return ['**Warning:** the runs differ in provenance, so runs with '
+                'the same fold and seed are not comparable: ' +
+                '; '.join(mixed) + '.' + untested]
+    return ['Made with ' + describe_provenance(provenance_of(known[0])) +
+            '.' + untested]
 
 
 def write_report(work_root: str, records: Sequence[RunRecord]) -> str:
@@ -489,16 +518,46 @@ def dry_run(opts: CVOptions, settings: dict, out=print) -> List[dict]:
     return summaries
 
 
+def check_same_provenance(work_root: str) -> None:
+    """Refuse to add runs to a work root whose stored runs were made by
+    other code or under other conditions than this process (records
+    without provenance, stored before it was recorded, are not checked).
+
+    Raises:
+        SettingsMismatch: Naming the differing provenance fields, their
+            values and the runs, and the fix.
+    """
+    stored = collect_records(work_root)
+    if not any(provenance_of(r) for r in stored):
+        return
+    this = dict(name='this process', provenance=collect_provenance())
+    mixed = check_stored_provenance([*stored, this], strict=False)
+    if mixed:
+        raise SettingsMismatch(
+            f'The runs in {work_root} were made under another provenance '
+            'than this process, and new runs would not be comparable with '
+            'them run by run:\n- ' + '\n- '.join(mixed) + '\nUse another '
+            '--work-root, or reproduce the stored conditions (see '
+            'docs/benchmark_isic2018.md, "Reproducibility").')
+
+
 def run_benchmark(opts: CVOptions, settings: dict, out=None):
     """Prepare the data, run (or read) every planned run, write the report.
 
     Returns:
         tuple: ``(records of the work root, failures)`` where failures are
         ``(plan, error text)`` of the runs that raised (the others went on).
+
+    Raises:
+        SettingsMismatch: Runs are to be trained in a work root whose stored
+            runs were made with other settings or under another provenance
+            (:func:`check_same_provenance`).
     """
     plans = plan_runs(opts)
     to_run = sum(_stored(run_dir(settings['work_root'], p['loss'], p['fold'],
                                  p['seed'])) is None for p in plans)
+    if to_run:  # before anything is built
+        check_same_provenance(settings['work_root'])
     progress = RunProgress(len(plans), to_run, out=out)
     start = time.time()
     data_root, table = prepare_data(opts, settings)

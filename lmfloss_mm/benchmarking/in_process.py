@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 
 from lmfloss_mm.fileio import dump_json_atomic
 from lmfloss_mm.results.labels import config_labels, config_stem
+from lmfloss_mm.results.provenance import collect_provenance
 from lmfloss_mm.results.record import RECORD_FILE, RunRecord
 from lmfloss_mm.results.work_dir import PREDICTIONS_FILE
 from lmfloss_mm.runner.progress import RunProgress
@@ -21,7 +22,9 @@ def train_test_run(cfg, config: str, seed: int, fold: Optional[int] = None,
                    progress: Optional[RunProgress] = None) -> RunRecord:
     """Train ``cfg``, test its best checkpoint and store the run record
     (``<work_dir>/metrics.json``, predictions in
-    ``<work_dir>/predictions.pkl``).
+    ``<work_dir>/predictions.pkl``). The record's ``info['provenance']`` is
+    :func:`~lmfloss_mm.results.provenance.collect_provenance` of this
+    process, read right after training.
 
     Args:
         cfg (Config): The run's complete config (``work_dir`` set).
@@ -41,6 +44,8 @@ def train_test_run(cfg, config: str, seed: int, fold: Optional[int] = None,
     predictions = osp.join(cfg.work_dir, PREDICTIONS_FILE)
     hooks = [progress.epoch_hook()] if progress is not None else []
     result = train_and_test(cfg, predictions, hooks)
+    # what made the result: read in the process that trained, after training
+    provenance = collect_provenance()
     release_memory()
     record = RunRecord(
         path=osp.join(cfg.work_dir, RECORD_FILE),
@@ -60,6 +65,7 @@ def train_test_run(cfg, config: str, seed: int, fold: Optional[int] = None,
             train_counts=result.train_counts,
             seconds=round(result.seconds, 1),
             finished=datetime.datetime.now().isoformat(timespec='seconds'),
+            provenance=provenance,
             **(info or {})),
         **dict(config_labels(cfg, config), **(labels or {})))
     dump_json_atomic(record.to_dict(), record.path)

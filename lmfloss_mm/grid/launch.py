@@ -103,25 +103,36 @@ def launch_prefix(opts: LaunchOptions, script: str,
     return [opts.python, script]
 
 
-def _common_args(spec: RunSpec, opts: LaunchOptions) -> List[str]:
+def _common_args(spec: RunSpec, opts: LaunchOptions,
+                 extra_options: Sequence[str] = ()) -> List[str]:
     args = ['--launcher', opts.launcher]
     if opts.amp:
         args.append('--amp')
-    return args + ['--cfg-options', *opts.cfg_options,
+    return args + ['--cfg-options', *opts.cfg_options, *extra_options,
                    f'randomness.seed={spec.seed}']
 
 
 def train_command(spec: RunSpec, opts: LaunchOptions,
-                  resume: Optional[str] = None) -> List[str]:
+                  resume: Optional[str] = None,
+                  load_from: Optional[str] = None) -> List[str]:
     """``train.py CONFIG --work-dir RUN_DIR [--resume CKPT] ...
-    --cfg-options ... randomness.seed=S``; ``resume`` is the checkpoint to
-    resume from (model, optimizer, scheduler, epoch, seed)."""
+    --cfg-options ... [load_from=CKPT] randomness.seed=S``.
+
+    Args:
+        resume (str, optional): The checkpoint to resume from (model,
+            optimizer, scheduler, epoch, seed).
+        load_from (str, optional): The checkpoint a second stage starts
+            from (its first stage's best checkpoint). Not passed with
+            ``resume``: ``train.py`` merges ``--cfg-options`` after
+            ``--resume``, so it would replace the checkpoint resumed from.
+    """
     cmd = launch_prefix(opts, opts.train_script,
                         f'{spec.stem}-seed{spec.seed}-train')
     cmd += [spec.config, '--work-dir', spec.run_dir]
     if resume:
         cmd += ['--resume', resume]
-    return cmd + _common_args(spec, opts)
+    extra = [f'load_from={load_from}'] if load_from and not resume else []
+    return cmd + _common_args(spec, opts, extra)
 
 
 def test_command(spec: RunSpec, opts: LaunchOptions,

@@ -8,6 +8,11 @@ checkpoint with ``test.py --out predictions.pkl``, and writes its
 any other run is restarted from where it stopped (training resumes from its
 last checkpoint, a finished training is only tested again). See
 :mod:`.layout` for the files.
+
+A second-stage run (:mod:`.stages`) starts from the best checkpoint of its
+first stage's run with the same seed (``--cfg-options load_from=...``); it
+fails, naming that run, when the first stage has not finished. Every record
+stores the provenance of the run (:func:`launch_provenance`).
 """
 import os
 import os.path as osp
@@ -18,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, TextIO, Tuple
 
 from lmfloss_mm.fileio import dump_json_atomic, load_json
 from lmfloss_mm.results.labels import config_labels
+from lmfloss_mm.results.provenance import collect_provenance
 from lmfloss_mm.results.record import RunRecord
 from lmfloss_mm.results.work_dir import read_test_metrics
 from lmfloss_mm.runner.progress import RunProgress
@@ -30,8 +36,11 @@ from .layout import (DONE, NEW, PREDICTIONS_FILE, RECORD_FILE, RESUME, TEST,
                      TEST_DIR, TEST_LOG, TRAIN_DONE_FILE, TRAIN_LOG,
                      checkpoint_classes, clear_test_outputs, run_state)
 from .spec import RunSpec
+from .stages import (FirstStageMissing, first_stage_checkpoint,
+                     planned_load_from)
 
-__all__ = ['RunFailed', 'run_one', 'print_plan', 'run_grid']
+__all__ = ['RunFailed', 'run_one', 'print_plan', 'run_grid',
+           'launch_provenance']
 
 
 class RunFailed(Exception):
@@ -59,18 +68,49 @@ def describe(spec: RunSpec, opts: LaunchOptions) -> Tuple[Dict, str, object]:
     return config_labels(cfg, spec.config), save_best_key(cfg), cfg
 
 
+def launch_provenance(cfg, opts: LaunchOptions) -> Dict:
+    """The provenance of a run this process launches: :func:`~lmfloss_mm.
+    results.provenance.collect_provenance` here, where ``train.py`` and
+    ``test.py`` inherit the environment (threads, kernel-selecting
+    variables, visible GPUs), with what MMEngine's Runner changes in the
+    training process: the determinism flags of ``randomness.deterministic``
+    and ``env_cfg.cudnn_benchmark``, and one thread per process in a
+    distributed run when ``OMP_NUM_THREADS`` is not set."""
+    provenance = collect_provenance()
+    flags = provenance['determinism']
+    if (cfg.get('env_cfg', None) or {}).get('cudnn_benchmark'):
+        flags['cudnn_benchmark'] = True
+    if (cfg.get('randomness', None) or {}).get('deterministic'):
+        flags.update(cudnn_deterministic=True, cudnn_benchmark=False,
+                     deterministic_algorithms=True)
+    if opts.launcher != 'none' and 'OMP_NUM_THREADS' not in os.environ:
+        provenance['threads']['intra_op'] = 1
+    return provenance
+
+
 def run_training(spec: RunSpec, opts: LaunchOptions,
                  verbose: bool = False) -> Dict:
-    """Train (resuming from the last checkpoint if there is one) and mark
-    the training finished; returns the ``train_done.json`` record."""
+    """Train (resuming from the last checkpoint if there is one; a second
+    stage that starts anew starts from its first stage's best checkpoint)
+    and mark the training finished; returns the ``train_done.json``
+    record."""
     resume = last_checkpoint(spec.run_dir)
+    load_from = None
+    if spec.first_stage and not resume:
+        try:
+            load_from = first_stage_checkpoint(spec, opts.cfg_options)
+        except FirstStageMissing as exc:
+            raise RunFailed(str(exc)) from None
     log = osp.join(spec.run_dir, TRAIN_LOG)
     code, seconds, offset = execute(
-        train_command(spec, opts, resume=resume), log, verbose)
+        train_command(spec, opts, resume=resume, load_from=load_from), log,
+        verbose)
     if code != 0:
         raise RunFailed(f'training exited with code {code}', log, offset)
     done = dict(train_seconds=round(seconds, 3), resumed=bool(resume),
                 finished=time.strftime('%Y-%m-%dT%H:%M:%S'))
+    if load_from:
+        done['load_from'] = load_from
     dump_json_atomic(done, osp.join(spec.run_dir, TRAIN_DONE_FILE))
     return done
 
@@ -127,7 +167,11 @@ def run_one(spec: RunSpec, opts: LaunchOptions,
             cfg_options=list(opts.cfg_options),
             launcher=opts.launcher,
             gpus=opts.gpus,
-            finished=time.strftime('%Y-%m-%dT%H:%M:%S')),
+            finished=time.strftime('%Y-%m-%dT%H:%M:%S'),
+            provenance=launch_provenance(cfg, opts),
+            **({} if spec.first_stage is None else dict(
+                first_stage=spec.first_stage,
+                load_from=done.get('load_from')))),
         **labels)
     dump_json_atomic(record.to_dict(), record.path)
     return record
@@ -178,9 +222,16 @@ def print_plan(specs: Sequence[RunSpec], opts: LaunchOptions,
             to_start += 1
             run_opts = slot.options(opts)
             print(f'    slot {slot.index + 1}: {slot.describe()}', file=out)
+        resume = last_checkpoint(spec.run_dir)
+        load_from = None
+        if spec.first_stage and state == NEW:
+            first = spec.first_stage_spec
+            load_from = planned_load_from(spec, opts.cfg_options)
+            print(f'    second stage: starts after {first.stem} '
+                  f'seed={first.seed} from its best checkpoint', file=out)
         if state in (NEW, RESUME):
             print('    train: ' + shlex.join(train_command(
-                spec, run_opts, last_checkpoint(spec.run_dir))), file=out)
+                spec, run_opts, resume, load_from)), file=out)
         if state != DONE:
             checkpoint = (f'{spec.run_dir}/best_'
                           f'{save_best.replace("/", "_")}_*.pth')

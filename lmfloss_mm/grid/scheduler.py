@@ -11,6 +11,10 @@ sequential grid) in a process group of its own, polls the workers and
 prints a line with the counts and the ETA whenever a run starts, ends or
 fails.
 
+A second-stage run (:mod:`.stages`) waits until its first stage's run has
+ended, while other runs take the free slots; when the first stage failed,
+it is reported failed without being started.
+
 With ``--launcher slurm`` the runs' ``srun`` commands run side by side:
 inside an allocation each is a job step, outside one each is a job of its
 own; Slurm assigns the GPUs, the slots only give each run its own master
@@ -312,6 +316,7 @@ class _ParallelGrid:
         outcome_path = osp.join(self.job_dir, f'outcome-{job}.json')
         dump_json_atomic(dict(
             config=spec.config, seed=spec.seed, work_root=spec.work_root,
+            first_stage=spec.first_stage,
             options=asdict(slot.options(self.opts)), outcome=outcome_path,
             scheduler_pid=os.getpid()), job_path)
         cmd = [self.opts.python, '-m', 'lmfloss_mm.grid.worker', job_path]
@@ -348,6 +353,33 @@ class _ParallelGrid:
             f'{worker.tag} FAILED after {format_duration(seconds)}: {first} '
             f'| {self.status()}'] + tail))
 
+    def _next_ready(self) -> Optional[Tuple[str, RunSpec]]:
+        """Take the first waiting run whose first stage (if any) is not
+        waiting or running; a run whose first stage failed here is booked
+        as failed on the way. None when every waiting run waits for a first
+        stage."""
+        pending = {osp.abspath(s.run_dir) for _, s in self.waiting} | {
+            osp.abspath(w.spec.run_dir) for w in self.running}
+        failed = {osp.abspath(s.run_dir) for s, _, _ in self.failures}
+        for item in list(self.waiting):
+            tag, spec = item
+            first = spec.first_stage_spec
+            if first is None:
+                self.waiting.remove(item)
+                return item
+            first_dir = osp.abspath(first.run_dir)
+            if first_dir in pending:
+                continue
+            self.waiting.remove(item)
+            if first_dir not in failed:
+                return item
+            message = (f'not started: its first stage {first.stem} '
+                       f'seed={first.seed} failed')
+            self.failures.append((spec, message, None))
+            failed.add(osp.abspath(spec.run_dir))
+            self.print(f'{tag} FAILED: {message} | {self.status()}')
+        return None
+
     def run(self) -> None:
         total = len(self.specs)
         for index, spec in enumerate(self.specs, 1):
@@ -359,8 +391,10 @@ class _ParallelGrid:
                 self.waiting.append((tag, spec))
         while self.waiting or self.running:
             while self.waiting and self.free:
-                tag, spec = self.waiting.pop(0)
-                self.start(tag, spec, self.free.pop(0))
+                ready = self._next_ready()
+                if ready is None:
+                    break
+                self.start(*ready, self.free.pop(0))
             time.sleep(self.poll_seconds)
             for worker in list(self.running):
                 if worker.proc.poll() is not None:

@@ -8,7 +8,7 @@ import glob
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 from lmfloss_mm.results.labels import config_stem, parse_config_name
 
@@ -17,10 +17,20 @@ __all__ = ['RunSpec', 'select_configs', 'expand_config_args', 'build_grid']
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of the grid: a config trained and tested with one seed."""
+    """One run of the grid: a config trained and tested with one seed.
+
+    Args:
+        config (str): The config file.
+        seed (int): The training seed.
+        work_root (str): The grid's work root.
+        first_stage (str, optional): For a second-stage config, its
+            first-stage config: the run starts from the best checkpoint of
+            :attr:`first_stage_spec` (``load_from``). None otherwise.
+    """
     config: str
     seed: int
     work_root: str
+    first_stage: Optional[str] = None
 
     @property
     def stem(self) -> str:
@@ -30,6 +40,14 @@ class RunSpec:
     def run_dir(self) -> str:
         """``<work-root>/<config-stem>/seed-<seed>``."""
         return osp.join(self.work_root, self.stem, f'seed-{self.seed}')
+
+    @property
+    def first_stage_spec(self) -> Optional['RunSpec']:
+        """The run of :attr:`first_stage` with the same seed and work root
+        (None for a run without a first stage)."""
+        if self.first_stage is None:
+            return None
+        return RunSpec(self.first_stage, self.seed, self.work_root)
 
 
 def select_configs(config_dir: str,
@@ -91,10 +109,14 @@ def expand_config_args(items: Iterable[str]) -> List[str]:
 
 
 def build_grid(configs: Sequence[str], seeds: Sequence[int],
-               work_root: str) -> List[RunSpec]:
+               work_root: str,
+               first_stages: Optional[Mapping[str, str]] = None
+               ) -> List[RunSpec]:
     """Runs in seed-major order (every config with the first seed, then the
     next seed, ...), so that a partly finished grid is a complete table with
-    fewer seeds. Raises ``ValueError`` when two configs share a file name
+    fewer seeds. ``first_stages`` maps second-stage configs to their
+    first-stage configs (:func:`~.stages.chain_stages`); both must be in
+    ``configs``. Raises ``ValueError`` when two configs share a file name
     (their runs would share a folder)."""
     stems, unique = {}, []
     for path in configs:
@@ -104,7 +126,9 @@ def build_grid(configs: Sequence[str], seeds: Sequence[int],
                              'runs would share a work folder')
         if not any(osp.abspath(p) == osp.abspath(path) for p in unique):
             unique.append(path)
+    first_stages = dict(first_stages or {})
     return [
-        RunSpec(config=path, seed=seed, work_root=work_root)
+        RunSpec(config=path, seed=seed, work_root=work_root,
+                first_stage=first_stages.get(path))
         for seed in dict.fromkeys(seeds) for path in unique
     ]

@@ -11,6 +11,7 @@ commands inherit, and reads the outcome when the worker exits.
 The job file (JSON)::
 
     {"config": ..., "seed": 0, "work_root": ...,
+     "first_stage": <path or null>,   # RunSpec.first_stage
      "options": {...},            # the fields of LaunchOptions
      "outcome": "<path>",         # where the outcome goes
      "scheduler_pid": <int>}      # the process that started the worker
@@ -64,7 +65,8 @@ def run_job(job: dict) -> dict:
     """Run the job's run; returns its outcome (see the module's
     docstring)."""
     spec = RunSpec(config=job['config'], seed=int(job['seed']),
-                   work_root=job['work_root'])
+                   work_root=job['work_root'],
+                   first_stage=job.get('first_stage'))
     opts = LaunchOptions(**job['options'])
     try:
         run_one(spec, opts)

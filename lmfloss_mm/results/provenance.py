@@ -40,8 +40,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 __all__ = [
     'PROVENANCE_SCHEMA', 'KEY_FIELDS', 'DISPATCH_ENV', 'MixedProvenanceError',
     'collect_provenance', 'code_version', 'provenance_key',
-    'provenance_differences', 'check_provenance', 'describe_provenance',
-    'provenance_of'
+    'provenance_differences', 'check_provenance', 'check_stored_provenance',
+    'describe_provenance', 'provenance_of'
 ]
 
 #: Version of the provenance dict layout.
@@ -494,6 +494,26 @@ def check_provenance(records: Sequence, strict: bool = True) -> List[str]:
             'libraries, threads, flags and device), or report them in '
             'separate tables.')
     return messages
+
+
+def check_stored_provenance(records: Sequence,
+                            strict: bool = True) -> List[str]:
+    """:func:`check_provenance` of the records that store a provenance;
+    records without one (stored before provenance was recorded) are read
+    as they are and not checked.
+
+    Args:
+        records: :class:`~lmfloss_mm.results.RunRecord` objects or dicts.
+        strict (bool): Raise :class:`MixedProvenanceError` when the stored
+            provenances differ; with False, return the messages. Defaults
+            to True.
+
+    Returns:
+        list[str]: One message per differing field; ``[]`` when the
+        provenances agree or none is stored.
+    """
+    known = [record for record in records if provenance_of(record)]
+    return check_provenance(known, strict=strict) if known else []
 
 
 def describe_provenance(provenance: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 
 from lmfloss_mm.benchmarking.cross_validation import (SETTING_KEYS,
@@ -184,6 +185,10 @@ def test_tiny_benchmark_end_to_end(bench_tool, tmp_path, capsys,
         assert 0 <= r.metric('macro_f1') <= 100
         assert len(r.metric('f1_classwise')) == 7
         assert r.seconds > 0 and len(r.info['val_curve']) == 1
+        # made by this process (the tool trains with one thread)
+        provenance = r.info['provenance']
+        assert provenance['packages']['torch'] == torch.__version__
+        assert provenance['threads']['intra_op'] == 1
         # tested on exactly the held-out fold, trained on the split's train
         support = r.metric('support_classwise')
         assert support == r.info['split_counts']['test']
@@ -203,6 +208,7 @@ def test_tiny_benchmark_end_to_end(bench_tool, tmp_path, capsys,
     assert len(list((root / 'data_32px' / 'images').glob('*.png'))) == 42
     for name in ('results.md', 'runs.csv', 'runs.jsonl'):
         assert (root / name).is_file()
+    assert 'Made with lmfloss_mm ' in (root / 'results.md').read_text()
     stored = (root / 'runs.jsonl').read_text()
     # again: nothing is trained, the stored records are reported
     again = bench_tool.main(argv)

@@ -101,3 +101,27 @@ def write_config(folder, loss: str, data_root) -> Path:
         image_size=IMAGE_SIZE, data_root=str(data_root), loss=LOSSES[loss],
         max_epochs=MAX_EPOCHS))
     return path
+
+
+#: Epochs of the tiny second stage.
+SECOND_STAGE_EPOCHS = 1
+
+
+def write_second_stage(folder, first_stage, data_root,
+                       name: str = 'ce-crt') -> Path:
+    """A tiny cRT-like second stage of the config ``first_stage``: the CE
+    config, one epoch, with ``SecondStageHook(first_stage=<its file name>,
+    reinit_head=True)``. The name is relative to ``folder``, as a config's
+    ``first_stage`` is relative to the repository root."""
+    path = Path(folder) / (f'resnet18-w8_scratch_1xb8-{name}-'
+                           f'{SECOND_STAGE_EPOCHS}e_tiny.py')
+    text = CONFIG_TEMPLATE.format(
+        image_size=IMAGE_SIZE, data_root=str(data_root), loss=LOSSES['ce'],
+        max_epochs=SECOND_STAGE_EPOCHS)
+    hook = (f"dict(type='SecondStageHook', first_stage="
+            f"{Path(first_stage).name!r}, reinit_head=True)")
+    old = "custom_hooks = [dict(type='SetClassCountsHook')]"
+    assert old in text
+    path.write_text(text.replace(
+        old, f"custom_hooks = [dict(type='SetClassCountsHook'), {hook}]"))
+    return path
