@@ -2,6 +2,8 @@
 # (tools/benchmark_isic2018_cv.py), CPU preset. Inherits the paper config of
 # this loss: HAM10000 dataset class and base, runtime (SetClassCountsHook,
 # ImbalancedClsMetric, best val macro-F1 checkpoint), Adam, loss settings.
+# The focal, LDAM and LMF configs of this preset inherit this one and change
+# only the loss.
 # Changes to fit a shared 2-core CPU: a narrow ResNet-18 (base_channels 16)
 # trained from scratch at 48 px, lr 1e-3, 12 epochs with one x0.1 step after
 # epoch 8, no data-loading workers (an epoch takes 7-25 s with one thread).

@@ -1,22 +1,12 @@
-# HAM10000, ResNet-50; see docs/decoupled.md.
-# MiSLAS, stage 2 (Zhong et al., CVPR 2021): label-aware smoothing (eps 0.3 for
-# the most frequent class down to 0 for the rarest, concave; the authors'
-# values for CIFAR-10-LT and ImageNet-LT), a learnable scale per class (LWS)
-# trained at the full learning rate and the stage-1 classifier fine-tuned at
-# 0.05x, with class-aware sampling. The backbone weights are frozen (lr_mult=0)
-# but its BatchNorm layers stay in training mode, so their running statistics
-# follow the re-sampled data (MiSLAS' "shift learning on BN"). Second stage:
-# starts from the best checkpoint of
-#   configs/ham10000/resnet50_in1k-pre_1xb32-mixup-ce-100e_ham10000.py
-# given with --cfg-options load_from=<that checkpoint>. 10 epochs, Adam lr 1e-4
-# (wd 5e-4) cosine-annealed to 0, batch 32.
+# HAM10000, ResNet-50: MiSLAS, second stage.
+# The recipe is the last base; see docs/decoupled.md. The run starts from
+# the best checkpoint of the first stage that SecondStageHook names, given
+# with --cfg-options load_from=<that checkpoint>.
 _base_ = [
     '../_base_/datasets/ham10000_bs32_224.py',
     '../_base_/models/resnet50_frozen-backbone.py',
-    '../_base_/schedules/adam_cosine-10e_frozen-backbone.py',
-    '../_base_/imbalanced_runtime.py',
+    '../_base_/second_stage/mixup-ce-mislas-10e.py',
 ]
-custom_imports = dict(imports=['lmfloss_mm'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(norm_eval=False),
@@ -32,17 +22,10 @@ model = dict(
             shape='concave',
             cls_num_list='auto')))
 
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'head.fc': dict(lr_mult=0.05)}))
-
 train_dataloader = dict(
     sampler=dict(_delete_=True, type='ClassAwareSampler', shuffle=True))
 
-custom_hooks = [
-    dict(type='SetClassCountsHook'),
-    dict(type='NonFiniteLossHook'),
-    dict(type='CheckSplitOverlapHook'),
-    dict(type='DependencyLogFilterHook'),
+custom_hooks = _base_.custom_hooks + [
     dict(
         type='SecondStageHook',
         first_stage=('configs/ham10000/'

@@ -1,30 +1,19 @@
-# ODIR-5K, EfficientNetV2-S; see docs/decoupled.md.
-# cRT (Kang et al., ICLR 2020): the linear classifier is re-initialised and
-# re-trained with cross-entropy and class-aware sampling (every class equally
-# likely) on the frozen backbone (weights and BatchNorm statistics). Second
-# stage: starts from the best checkpoint of
-#   configs/odir5k/efficientnetv2-s_in1k-pre_1xb32-ce-100e_odir5k.py
-# given with --cfg-options load_from=<that checkpoint> (the run stops with an
-# error naming that config otherwise). 10 epochs, Adam lr 1e-4 (wd 5e-4)
-# cosine-annealed to 0, batch 32, backbone frozen.
+# ODIR-5K, EfficientNetV2-S: cRT, second stage.
+# The recipe is the last base; see docs/decoupled.md. The run starts from
+# the best checkpoint of the first stage that SecondStageHook names, given
+# with --cfg-options load_from=<that checkpoint>.
 _base_ = [
     '../_base_/datasets/odir5k_bs32_224.py',
     '../_base_/models/efficientnetv2-s_frozen-backbone.py',
-    '../_base_/schedules/adam_cosine-10e_frozen-backbone.py',
-    '../_base_/imbalanced_runtime.py',
+    '../_base_/second_stage/ce-crt-10e.py',
 ]
-custom_imports = dict(imports=['lmfloss_mm'], allow_failed_imports=False)
 
 model = dict(head=dict(num_classes=8))
 
 train_dataloader = dict(
     sampler=dict(_delete_=True, type='ClassAwareSampler', shuffle=True))
 
-custom_hooks = [
-    dict(type='SetClassCountsHook'),
-    dict(type='NonFiniteLossHook'),
-    dict(type='CheckSplitOverlapHook'),
-    dict(type='DependencyLogFilterHook'),
+custom_hooks = _base_.custom_hooks + [
     dict(
         type='SecondStageHook',
         first_stage=('configs/odir5k/'
@@ -32,6 +21,3 @@ custom_hooks = [
                      'ce-100e_odir5k.py'),
         reinit_head=True),
 ]
-# BatchNorm is frozen (norm_eval), so there is nothing to synchronise across
-# GPUs; plain BatchNorm keeps norm_eval effective (see the model base).
-sync_bn = None

@@ -10,65 +10,22 @@
 # annotation (English).xlsx") with all 7,000 training images; without it,
 # Kaggle's full_df.csv (its patient-level N..O columns, 6,392 images) is read.
 # Set the data root with ODIR5K_ROOT=/path/to/ODIR-5K or --cfg-options.
+# As the single-label ODIR-5K base (./plain-resize_bs32_224.py): pixels
+# scaled to [0, 1], no mean/std normalisation (the official LMF code's
+# ToTensor), RGB, a plain PIL bilinear resize, no augmentation.
 # The configs using this base import lmfloss_mm through their runtime base.
+_base_ = './plain-resize_bs32_224.py'
+
 dataset_type = 'ODIR5K'
 data_root = '{{$ODIR5K_ROOT:data/ODIR-5K}}'
 num_classes = 8
 
-# As the single-label ODIR-5K base: pixels scaled to [0, 1], no mean/std
-# normalisation (the official LMF code's ToTensor), RGB.
-data_preprocessor = dict(
-    num_classes=num_classes,
-    mean=[0., 0., 0.],
-    std=[255., 255., 255.],
-    to_rgb=True,
-)
+data_preprocessor = dict(num_classes=num_classes)
 
-# No augmentation (the project's recipe): a plain PIL bilinear resize.
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224), backend='pillow',
-         interpolation='bilinear'),
-    dict(type='PackInputs'),
-]
-test_pipeline = train_pipeline
-
+# The same dataset in the three loaders; the base sets each one's split,
+# pipeline, sampler and batch size.
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        label_source='patient_multilabel',
-        sample_unit='image',
-        split='train',
-        pipeline=train_pipeline),
-)
-val_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        label_source='patient_multilabel',
-        sample_unit='image',
-        split='val',
-        pipeline=test_pipeline),
-)
-test_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        label_source='patient_multilabel',
-        sample_unit='image',
-        split='test',
-        pipeline=test_pipeline),
-)
+    dataset=dict(type=dataset_type, data_root=data_root,
+                 label_source='patient_multilabel', sample_unit='image'))
+val_dataloader = train_dataloader
+test_dataloader = train_dataloader

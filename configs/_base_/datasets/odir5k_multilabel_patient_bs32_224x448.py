@@ -4,22 +4,11 @@
 # O columns (ODIR5K(label_source='patient_multilabel', sample_unit='patient')
 # + LoadEyePair).  Patients with one usable eye only are dropped (logged).
 # Grouped (patient ID), stratified 70/15/15 split, the same split file as the
-# per-image base (odir5k_multilabel_image_bs32_224.py).  See
-# docs/multilabel.md.  Set the data root with ODIR5K_ROOT=/path/to/ODIR-5K or
-# --cfg-options.  The configs using this base import lmfloss_mm through their
-# runtime base.
-dataset_type = 'ODIR5K'
-data_root = '{{$ODIR5K_ROOT:data/ODIR-5K}}'
-num_classes = 8
-
-# As the single-label ODIR-5K base: pixels scaled to [0, 1], no mean/std
-# normalisation (the official LMF code's ToTensor), RGB.
-data_preprocessor = dict(
-    num_classes=num_classes,
-    mean=[0., 0., 0.],
-    std=[255., 255., 255.],
-    to_rgb=True,
-)
+# per-image base (odir5k_multilabel_image_bs32_224.py), whose dataset,
+# preprocessing and loaders this base keeps.  See docs/multilabel.md.  Set the
+# data root with ODIR5K_ROOT=/path/to/ODIR-5K or --cfg-options.  The configs
+# using this base import lmfloss_mm through their runtime base.
+_base_ = './odir5k_multilabel_image_bs32_224.py'
 
 # LoadEyePair: left | right at the left eye's size (the right eye is resized
 # to it if they differ); Resize then gives each eye 224x224 (scale is (w, h)).
@@ -32,42 +21,8 @@ train_pipeline = [
 ]
 test_pipeline = train_pipeline
 
+# One sample per patient, with the eye-pair pipeline, in the three loaders.
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        label_source='patient_multilabel',
-        sample_unit='patient',
-        split='train',
-        pipeline=train_pipeline),
-)
-val_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        label_source='patient_multilabel',
-        sample_unit='patient',
-        split='val',
-        pipeline=test_pipeline),
-)
-test_dataloader = dict(
-    batch_size=32,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        label_source='patient_multilabel',
-        sample_unit='patient',
-        split='test',
-        pipeline=test_pipeline),
-)
+    dataset=dict(sample_unit='patient', pipeline=train_pipeline))
+val_dataloader = train_dataloader
+test_dataloader = train_dataloader
