@@ -88,7 +88,9 @@ def test_config_keeps_the_recipe(path):
                                        step_size=30, gamma=0.1)
     assert cfg.train_cfg.max_epochs == 100
     # multi-label runtime: no single-label hook or metric
-    assert cfg.custom_hooks == [dict(type='NonFiniteLossHook')]
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'NonFiniteLossHook', 'CheckSplitOverlapHook', 'DependencyLogFilterHook']
+    assert cfg.log_processor == dict(type='CompactLogProcessor')
     assert cfg.get('sync_bn') == 'torch'  # docs/robustness.md: distributed
     assert 'ImbalancedClsMetric' not in str(cfg.val_evaluator)
     odir = [dict(type='ODIRScore', thr=0.5)] if unit == 'patient' else []

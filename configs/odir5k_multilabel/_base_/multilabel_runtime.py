@@ -1,7 +1,10 @@
 # Runtime of the multi-label configs: MMPretrain's default runtime, the
 # multi-label metrics, and the checkpoint with the best validation mAP kept,
 # written atomically (AtomicCheckpointHook); training stops at the first
-# NaN/Inf loss (NonFiniteLossHook).
+# NaN/Inf loss (NonFiniteLossHook), evaluation sets that share images with
+# the training set are reported (CheckSplitOverlapHook), and the log lines
+# carry scalars only (CompactLogProcessor), as in
+# ../../_base_/imbalanced_runtime.py.
 # Unlike ../../_base_/imbalanced_runtime.py there is no SetClassCountsHook and
 # no ImbalancedClsMetric (both are single-label).
 _base_ = 'mmpretrain::_base_/default_runtime.py'
@@ -24,7 +27,14 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 
-custom_hooks = [dict(type='NonFiniteLossHook')]
+custom_hooks = [
+    dict(type='NonFiniteLossHook'),
+    # warns when the val/test sets share images (or patients' eyes) with the
+    # training set
+    dict(type='CheckSplitOverlapHook'),
+    # hides MMEngine's own FileClient deprecation notices
+    dict(type='DependencyLogFilterHook'),
+]
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
@@ -34,6 +44,10 @@ default_hooks = dict(
         max_keep_ckpts=1,
         save_best='multi-label/mAP',
         rule='greater'))
+
+# Evaluation log lines with scalars only (the class-wise lists stay in the
+# test JSON log).
+log_processor = dict(type='CompactLogProcessor')
 
 # Distributed runs: SyncBatchNorm, as in ../../_base_/imbalanced_runtime.py.
 sync_bn = 'torch'
