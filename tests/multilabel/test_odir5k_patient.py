@@ -214,3 +214,16 @@ def test_image_unit_is_unchanged(root):
         explicit.get_data_info(i) for i in range(len(explicit))]
     assert set(default.get_data_info(0)) == {'img_path', 'gt_label',
                                              'sample_idx'}
+
+
+def test_split_overlap_check_sees_both_eyes_of_every_patient(root):
+    """CheckSplitOverlapHook (in the multi-label runtime) compares patients
+    by both eye images: two files per patient, none shared by disjoint
+    patient splits, the same files when a split is built again."""
+    from lmfloss_mm.engine.hooks.check_split_overlap_hook import image_files
+    train, val = patient_dataset(root, 'train'), patient_dataset(root, 'val')
+    train_files, val_files = image_files(train), image_files(val)
+    assert len(train_files) == 2 * len(train) and len(val_files) == 2 * len(
+        val) and len(val) > 0
+    assert not train_files & val_files
+    assert image_files(patient_dataset(root, 'train')) == train_files
