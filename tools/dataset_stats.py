@@ -27,11 +27,9 @@ import matplotlib
 
 matplotlib.use('Agg')
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
 import lmfloss_mm  # noqa: F401,E402  (registers datasets)
-from lmfloss_mm.datasets.splits import SPLIT_NAMES  # noqa: E402
+from lmfloss_mm.datasets.config_splits import (  # noqa: E402
+    add_config_arguments, load_dataset_config)
 from lmfloss_mm.evaluation.functional import SHOT_THRESHOLDS  # noqa: E402
 from lmfloss_mm.visualization import (DEFAULT_MAX_M,  # noqa: E402
                                       collect_config_counts,
@@ -45,13 +43,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Per-class counts of a config\'s splits, LDAM margins, '
         'class weights and shot groups.')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--splits',
-        nargs='+',
-        default=list(SPLIT_NAMES),
-        choices=SPLIT_NAMES,
-        help='splits to report (train is always counted: margins and '
+    add_config_arguments(
+        parser, 'splits to report (train is always counted: margins and '
         'weights come from it)')
     parser.add_argument(
         '--max-m',
@@ -72,12 +65,6 @@ def parse_args(argv=None):
         help='output folder (default: work_dirs/dataset_stats/<config>)')
     parser.add_argument(
         '--log-scale', action='store_true', help='log-scale count axis')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings in the config, xxx=yyy format, as in '
-        'tools/train.py')
     return parser.parse_args(argv)
 
 
@@ -93,11 +80,7 @@ def resolve_max_m(cli_max_m, loss_info):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-
+    cfg = load_dataset_config(args.config, args.cfg_options)
     collected = collect_config_counts(cfg, args.splits)
     loss_info = config_loss_info(cfg)
     max_m, source = resolve_max_m(args.max_m, loss_info)

@@ -21,27 +21,23 @@ Examples::
         --short-side 256
 """
 import argparse
-import os
 import sys
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-
 import lmfloss_mm  # noqa: F401  (registers the datasets and transforms)
+from lmfloss_mm.datasets.config_splits import (add_config_arguments,
+                                               dataset_cfg_options,
+                                               load_dataset_config)
 from lmfloss_mm.datasets.image_cache import FILE_FORMATS
 from lmfloss_mm.datasets.image_cache_build import (build_image_cache,
                                                    cache_tasks_of_config)
-from lmfloss_mm.datasets.splits import SPLIT_NAMES
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Run the first transforms of a config\'s pipelines once '
         'per image and store the results, for the datasets\' image_cache.')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--splits', nargs='+', default=list(SPLIT_NAMES),
-        choices=SPLIT_NAMES, help='splits to cache (default: all three)')
+    add_config_arguments(parser, 'splits to cache (default: all three)',
+                         workers_help='encoding processes')
     parser.add_argument(
         '--root',
         help='cache folder for the datasets without image_cache in the '
@@ -56,9 +52,6 @@ def parse_args(argv=None):
         '--file-format', choices=FILE_FORMATS,
         help="with --root: 'png' (default) or 'npy' (larger, faster)")
     parser.add_argument(
-        '--workers', type=int, default=os.cpu_count() or 1,
-        help='encoding processes (default: the CPU count)')
-    parser.add_argument(
         '--hash', action='store_true',
         help='record the sha256 of every source image (for '
         "verify='hash', and so that copies with new modification times "
@@ -68,15 +61,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--check', action='store_true',
         help='only report whether the caches are complete and up to date')
-    parser.add_argument(
-        '--no-progress', action='store_true', help='no progress bar')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, xxx=yyy format, as in '
-        'tools/train.py')
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error(f'--workers must be >= 1, got {args.workers}')
     if (args.short_side is not None or args.file_format) and not args.root:
         parser.error('--short-side and --file-format go with --root')
     return args
@@ -94,25 +79,9 @@ def command_line_option(args):
     return option
 
 
-def switch_on_options(cfg, splits, option) -> str:
-    """The ``--cfg-options`` that make the config's datasets read the cache
-    built from ``--root``."""
-    words = []
-    for split in splits:
-        dataset = (cfg.get(f'{split}_dataloader') or {}).get('dataset')
-        if not dataset or dataset.get('image_cache'):
-            continue
-        words += [f'{split}_dataloader.dataset.image_cache.{key}={value}'
-                  for key, value in option.items()]
-    return ' '.join(words)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg = load_dataset_config(args.config, args.cfg_options)
     option = command_line_option(args)
     tasks = cache_tasks_of_config(cfg, args.splits, option)
     if not tasks:
@@ -140,8 +109,10 @@ def main(argv=None) -> int:
               'then run this again.')
     if ok and option and not args.check:
         print('To read the cache, add to tools/train.py / tools/test.py:\n'
-              '  --cfg-options '
-              + switch_on_options(cfg, args.splits, option))
+              '  --cfg-options ' + dataset_cfg_options(
+                  cfg, args.splits,
+                  {f'image_cache.{k}': v for k, v in option.items()},
+                  unless_set='image_cache'))
     return 0 if ok else 1
 
 

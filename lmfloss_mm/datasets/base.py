@@ -24,7 +24,9 @@ class SplitImageDataset(BaseDataset):
 
     Subclasses implement :meth:`load_annotations` (annotation files only, no
     image access) and may refine :meth:`image_priority`,
-    :meth:`image_aliases` and :meth:`select_samples`.  Images are looked up
+    :meth:`image_aliases`, :meth:`select_samples`, :meth:`locate_images`
+    (which gets the annotation table) and :meth:`make_data_list` (which
+    gets the selected samples and their files).  Images are looked up
     recursively by id under ``data_prefix['img_path']`` (default: the data
     root), so any unpacking layout works; every listed image must exist.
 
@@ -196,11 +198,11 @@ class SplitImageDataset(BaseDataset):
         """Extra advice appended to the missing-images error."""
         return ''
 
-    def locate_images(self, index: DirectoryIndex,
+    def locate_images(self, index: DirectoryIndex, table: AnnotationTable,
                       samples: List[Sample]) -> Dict[str, str]:
-        """Image id -> file of every sample, looked up in ``index`` (the
-        listing of the image root) by id, with :meth:`image_priority` and
-        :meth:`image_aliases`."""
+        """Image id -> file of every sample of ``table`` in ``samples``,
+        looked up in ``index`` (the listing of the image root) by id, with
+        :meth:`image_priority` and :meth:`image_aliases`."""
         return index.locate([s.image_id for s in samples],
                             self.dataset_name,
                             priority=self.image_priority,
@@ -251,14 +253,27 @@ class SplitImageDataset(BaseDataset):
                 ' Use other ratios or another split file.')
         return samples
 
-    def load_data_list(self) -> List[dict]:
-        """Read annotations, select the split and locate the images.
+    def make_data_list(self, samples: List[Sample],
+                       paths: Dict[str, str]) -> List[dict]:
+        """The data list of the selected ``samples`` (after
+        ``exclude_file``), whose image ids ``paths`` maps to their files.
 
         Returns:
-            list[dict]: ``dict(img_path=..., gt_label=...)`` per image, where
-            ``gt_label`` is a class index (a list of indices for multi-label
-            annotations).
+            list[dict]: ``dict(img_path=..., gt_label=...)`` per sample,
+            where ``gt_label`` is a class index (a list of indices for
+            multi-label annotations).
         """
+        return [
+            dict(
+                img_path=paths[s.image_id],
+                gt_label=list(s.label) if self.multi_label else int(s.label))
+            for s in samples
+        ]
+
+    def load_data_list(self) -> List[dict]:
+        """Read annotations, select the split, locate the images and make
+        the data list (:meth:`make_data_list`), then attach the image cache
+        or decode the images when asked."""
         try:
             index = self.directory_index()
             table = self.load_annotations()
@@ -275,15 +290,10 @@ class SplitImageDataset(BaseDataset):
                 check_data_root(img_root, self.dataset_name,
                                 self.EXPECTED_TREE)
                 index = DirectoryIndex(img_root)
-            paths = self.locate_images(index, samples)
+            paths = self.locate_images(index, table, samples)
         finally:
             self._index = None  # do not keep (or pickle) the listing
-        data_list = [
-            dict(
-                img_path=paths[s.image_id],
-                gt_label=list(s.label) if self.multi_label else int(s.label))
-            for s in samples
-        ]
+        data_list = self.make_data_list(samples, paths)
         if self.image_cache is not None:
             self.image_cache.attach(data_list, self.pipeline, self.data_root,
                                     table.source, self.dataset_name)
@@ -481,6 +491,8 @@ class SplitImageDataset(BaseDataset):
             f'Root of dataset: \t{self.data_root}',
             f'Split: \t{self.split}',
         ]
+        if self.ann_file:
+            body.append(f'Annotation file: \t{osp.normpath(self.ann_file)}')
         if self.split_file_used:
             body.append(f'Split file: \t{self.split_file_used}')
         if self.exclude_file:

@@ -413,7 +413,6 @@ class CSVImageDataset(SplitImageDataset):
         self.image_column = image_column
         self.label_column = label_column
         self.group_column = group_column
-        self._table: Optional[CSVAnnotationTable] = None
         super().__init__(data_root, split, ann_file, **kwargs)
 
     @property
@@ -428,22 +427,17 @@ class CSVImageDataset(SplitImageDataset):
                                self.label_column, self.group_column,
                                self._metainfo.get('classes'))
         self._metainfo['classes'] = table.classes
-        self._table = table
         return table
 
     def locate_images(self, index: DirectoryIndex,
+                      table: CSVAnnotationTable,
                       samples: List[Sample]) -> Dict[str, str]:
-        table, self._table = self._table, None
-        if table is None:  # annotations always come first
-            table = self.load_annotations()
-            self._table = None
         return locate_listed_images(index, table,
                                     [s.image_id for s in samples],
                                     self.dataset_name)
 
     def extra_repr(self) -> List[str]:
         body = super().extra_repr()
-        body.append(f'Annotation file: \t{osp.normpath(self.ann_file)}')
         columns = f'image={self.image_column!r}, label=' + (
             repr(self.label_column) if self.label_column else 'auto')
         if self.group_column:

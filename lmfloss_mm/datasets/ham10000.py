@@ -1,14 +1,13 @@
 """HAM10000 (Tschandl et al., Sci. Data 5, 180161, 2018) and the ISIC 2018
 Task 3 held-out sets."""
-import os.path as osp
 from typing import List
 
 from mmpretrain.registry import DATASETS
 
 from .base import SplitImageDataset
 from .utils import (AnnotationError, AnnotationTable, Sample, check_header,
-                    duplicates, find_annotation_file, list_some,
-                    one_hot_index, read_table, strip_image_extension)
+                    check_unique_ids, find_annotation_file, one_hot_index,
+                    read_table, strip_image_extension)
 
 HAM10000_CLASSES = ('akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc')
 #: ISIC 2018 Task 3 one-hot column -> HAM10000 ``dx``.
@@ -83,7 +82,7 @@ def read_ham10000_annotations(path: str) -> AnnotationTable:
                 f'expected one of {", ".join(HAM10000_CLASSES)}.')
         group = row[col['lesion_id']] or image_id
         samples.append(Sample(image_id, HAM10000_CLASSES.index(dx), group))
-    _check_unique_ids(path, samples)
+    check_unique_ids(path, (s.image_id for s in samples))
     return AnnotationTable(HAM10000_CLASSES, samples, source=path)
 
 
@@ -116,16 +115,8 @@ def read_isic2018_task3_gt(path: str) -> AnnotationTable:
         index = one_hot_index(values, columns, path, line, image_id)
         label = HAM10000_CLASSES.index(ISIC2018_COLUMNS[columns[index]])
         samples.append(Sample(image_id, label, image_id))
-    _check_unique_ids(path, samples)
+    check_unique_ids(path, (s.image_id for s in samples))
     return AnnotationTable(HAM10000_CLASSES, samples, source=path)
-
-
-def _check_unique_ids(path: str, samples: List[Sample]) -> None:
-    dup = duplicates(s.image_id for s in samples)
-    if dup:
-        raise AnnotationError(
-            f'{path}: {len(dup)} image id(s) are listed more than once: '
-            f'{list_some(dup)}. Remove the repeated rows.')
 
 
 @DATASETS.register_module()
@@ -158,18 +149,15 @@ class HAM10000(SplitImageDataset):
             ``HAM10000_metadata{.csv,.tab,}`` under ``data_root``.  Not used
             by the ``isic2018_*`` splits (an error there; see
             ``isic2018_val_gt`` / ``isic2018_test_gt``).  Defaults to ``''``.
-        split_file (str): See :class:`SplitImageDataset`; only for
-            ``train``/``val``/``test`` (an error with the ``'all'`` and
-            ``isic2018_*`` splits). Defaults to ``''``.
-        split_ratios (Sequence[float]): Defaults to ``(0.7, 0.15, 0.15)``.
-        split_seed (int): Defaults to 0.
-        pipeline (Sequence): Processing pipeline. Defaults to ``()``.
         isic2018_val_gt (str): ISIC 2018 Task 3 validation ground truth;
             ``''`` finds ``ISIC2018_Task3_Validation_GroundTruth{.csv,.tab,}``
             under ``data_root``. Defaults to ``''``.
         isic2018_test_gt (str): Same for the test set
             (``ISIC2018_Task3_Test_GroundTruth``). Defaults to ``''``.
-        **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`.
+        **kwargs: Other arguments of :class:`SplitImageDataset`
+            (``split_file``, ``split_ratios``, ``split_seed``, ``pipeline``,
+            ...; ``split_file`` only for ``train``/``val``/``test``) and of
+            :class:`mmpretrain.datasets.BaseDataset`.
 
     Examples:
         >>> from lmfloss_mm.datasets import HAM10000
@@ -186,10 +174,7 @@ class HAM10000(SplitImageDataset):
                  data_root: str,
                  split: str = 'train',
                  ann_file: str = '',
-                 split_file: str = '',
-                 split_ratios=(0.7, 0.15, 0.15),
-                 split_seed: int = 0,
-                 pipeline=(),
+                 *,
                  isic2018_val_gt: str = '',
                  isic2018_test_gt: str = '',
                  **kwargs):
@@ -200,15 +185,7 @@ class HAM10000(SplitImageDataset):
                 f'ground truth. Pass that file as {split}_gt=... instead.')
         self.isic2018_gt = dict(
             isic2018_val=isic2018_val_gt, isic2018_test=isic2018_test_gt)
-        super().__init__(
-            data_root=data_root,
-            split=split,
-            ann_file=ann_file,
-            split_file=split_file,
-            split_ratios=split_ratios,
-            split_seed=split_seed,
-            pipeline=pipeline,
-            **kwargs)
+        super().__init__(data_root, split, ann_file, **kwargs)
 
     def annotation_path(self) -> str:
         """The metadata file (or the ISIC 2018 ground truth for the official
@@ -245,9 +222,3 @@ class HAM10000(SplitImageDataset):
             return f'Unpack {folder}.zip under the data root.'
         return ('Unpack HAM10000_images_part_1.zip and '
                 'HAM10000_images_part_2.zip under the data root.')
-
-    def extra_repr(self) -> List[str]:
-        body = super().extra_repr()
-        if self.ann_file:
-            body.append(f'Annotation file: \t{osp.normpath(self.ann_file)}')
-        return body

@@ -49,7 +49,6 @@ import io
 import json
 import os
 import os.path as osp
-import tempfile
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
@@ -269,23 +268,6 @@ def encode_array(array: np.ndarray, file_format: str) -> bytes:
         raise ValueError(f'OpenCV could not encode a {array.dtype} image of '
                          f'shape {array.shape} as PNG.')
     return encoded.tobytes()
-
-
-def write_bytes_atomic(data: bytes, path: str) -> None:
-    """Write ``data`` to a temporary file next to ``path`` and rename it
-    over ``path``: readers see the old file or the complete new one."""
-    folder = osp.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.',
-                               suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_array(path: str) -> np.ndarray:

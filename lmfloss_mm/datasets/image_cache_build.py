@@ -20,14 +20,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from lmfloss_mm.fileio import write_text_atomic
+from lmfloss_mm.fileio import write_bytes_atomic, write_text_atomic
 from .data_check import _listing_cfg, map_in_processes
 from .image_cache import (FORMAT_VERSION, MANIFEST_NAME, ImageCache,
                           ImageCacheError, annotation_files,
                           cached_transforms, encode_array, encode_results,
                           entry_problem, environment, format_problems,
                           sha256_of, shrink_to_short_side, source_key,
-                          source_stat, write_bytes_atomic)
+                          source_stat)
 from .labels import unwrap_dataset
 from .splits import SPLIT_NAMES
 
@@ -126,7 +126,8 @@ def store_image(source: str, target: str, transforms: Sequence,
                        ori_shape=image.shape[:2])
     results.pop('img_path')
     data = encode_array(results['img'], file_format)
-    write_bytes_atomic(data, target)
+    # synced once for all images before the manifest names them
+    write_bytes_atomic(target, data, sync=False)
     return results, len(data)
 
 

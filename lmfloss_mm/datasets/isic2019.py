@@ -1,12 +1,11 @@
 """ISIC 2019 Challenge, Task 1 (training set, 8 classes)."""
-import os.path as osp
 from typing import List, Optional
 
 from mmpretrain.registry import DATASETS
 
 from .base import SplitImageDataset
 from .utils import (AnnotationError, AnnotationTable, Sample, check_header,
-                    duplicates, find_annotation_file, list_some,
+                    check_unique_ids, find_annotation_file, list_some,
                     one_hot_index, read_table, strip_image_extension)
 
 ISIC2019_CLASSES = ('MEL', 'NV', 'BCC', 'AK', 'BKL', 'DF', 'VASC', 'SCC')
@@ -67,11 +66,7 @@ def read_isic2019_annotations(gt_file: str,
                 'ISIC 2019 training set has no UNK image, so this is not the '
                 f'training ground truth ({ISIC2019_GT_NAME}).')
         samples.append(Sample(image_id, index, image_id))
-    dup = duplicates(s.image_id for s in samples)
-    if dup:
-        raise AnnotationError(
-            f'{gt_file}: {len(dup)} image id(s) are listed more than once: '
-            f'{list_some(dup)}.')
+    check_unique_ids(gt_file, (s.image_id for s in samples))
 
     source = gt_file
     excluded = {}
@@ -147,11 +142,9 @@ class ISIC2019(SplitImageDataset):
             Defaults to ``''``.
         exclude_ham10000 (bool): Drop the images whose lesion id starts with
             ``HAM_`` (logged with their number). Defaults to False.
-        split_file (str): See :class:`SplitImageDataset`. Defaults to ``''``.
-        split_ratios (Sequence[float]): Defaults to ``(0.7, 0.15, 0.15)``.
-        split_seed (int): Defaults to 0.
-        pipeline (Sequence): Processing pipeline. Defaults to ``()``.
-        **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`.
+        **kwargs: Other arguments of :class:`SplitImageDataset`
+            (``split_file``, ``split_ratios``, ``split_seed``, ``pipeline``,
+            ...) and of :class:`mmpretrain.datasets.BaseDataset`.
     """
 
     METAINFO = dict(classes=ISIC2019_CLASSES)
@@ -162,24 +155,13 @@ class ISIC2019(SplitImageDataset):
                  data_root: str,
                  split: str = 'train',
                  ann_file: str = '',
+                 *,
                  metadata_file: str = '',
                  exclude_ham10000: bool = False,
-                 split_file: str = '',
-                 split_ratios=(0.7, 0.15, 0.15),
-                 split_seed: int = 0,
-                 pipeline=(),
                  **kwargs):
         self.metadata_file = metadata_file
         self.exclude_ham10000 = bool(exclude_ham10000)
-        super().__init__(
-            data_root=data_root,
-            split=split,
-            ann_file=ann_file,
-            split_file=split_file,
-            split_ratios=split_ratios,
-            split_seed=split_seed,
-            pipeline=pipeline,
-            **kwargs)
+        super().__init__(data_root, split, ann_file, **kwargs)
 
     @property
     def split_key(self) -> str:
@@ -212,6 +194,4 @@ class ISIC2019(SplitImageDataset):
     def extra_repr(self) -> List[str]:
         body = super().extra_repr()
         body.append(f'Exclude HAM10000: \t{self.exclude_ham10000}')
-        if self.ann_file:
-            body.append(f'Annotation file: \t{osp.normpath(self.ann_file)}')
         return body

@@ -12,9 +12,9 @@ from mmpretrain.registry import DATASETS
 
 from . import transforms  # noqa: F401  (registers LoadEyePair)
 from .base import SplitImageDataset
-from .utils import (AnnotationError, AnnotationTable, Sample, check_header,
-                    duplicates, find_annotation_file, list_some, read_table,
-                    strip_image_extension)
+from .utils import (AnnotationError, AnnotationTable, Sample, binary_flags,
+                    check_header, check_unique_ids, find_annotation_file,
+                    list_some, read_table, strip_image_extension)
 
 ODIR5K_CLASSES = ('N', 'D', 'G', 'C', 'A', 'H', 'M', 'O')
 LABEL_SOURCES = ('kaggle_full_df', 'per_eye_keywords', 'patient_multilabel')
@@ -187,11 +187,7 @@ def _read_eyes(path: str, label_source: str) -> List[dict]:
                     patient_labels=[cell(row, c) for c in ODIR5K_CLASSES],
                     labels=cell(row, 'labels'),
                     target=cell(row, 'target')))
-    dup = duplicates(e['image_id'] for e in eyes)
-    if dup:
-        raise AnnotationError(
-            f'{path}: {len(dup)} image(s) are listed more than once: '
-            f'{list_some(dup)}.')
+    check_unique_ids(path, (e['image_id'] for e in eyes))
     return eyes
 
 
@@ -231,17 +227,9 @@ def _kaggle_label(path: str, eye: dict) -> int:
 
 def _patient_labels(path: str, eye: dict) -> Tuple[int, ...]:
     where = f'{path}, line {eye["line"]} (patient {eye["patient"]})'
-    try:
-        values = [float(v) for v in eye['patient_labels']]
-    except ValueError:
-        raise AnnotationError(
-            f'{where}: the N..O columns must be 0 or 1, got '
-            f'{eye["patient_labels"]}.')
-    if any(v not in (0.0, 1.0) for v in values):
-        raise AnnotationError(
-            f'{where}: the N..O columns must be 0 or 1, got '
-            f'{eye["patient_labels"]}.')
-    labels = tuple(i for i, v in enumerate(values) if v == 1.0)
+    flags = binary_flags(eye['patient_labels'], ODIR5K_CLASSES, where,
+                         'the N..O columns')
+    labels = tuple(i for i, one in enumerate(flags) if one)
     if not labels:
         raise AnnotationError(f'{where} has no label (all of N..O are 0).')
     return labels
@@ -441,10 +429,6 @@ class ODIR5K(SplitImageDataset):
             columns, for its 6,392 images only). Defaults to ``''``.
         label_source (str): ``'kaggle_full_df'``, ``'per_eye_keywords'`` or
             ``'patient_multilabel'``. Defaults to ``'kaggle_full_df'``.
-        split_file (str): See :class:`SplitImageDataset`. Defaults to ``''``.
-        split_ratios (Sequence[float]): Defaults to ``(0.7, 0.15, 0.15)``.
-        split_seed (int): Defaults to 0.
-        pipeline (Sequence): Processing pipeline. Defaults to ``()``.
         keyword_map (dict, optional): Keyword -> class name for
             ``per_eye_keywords``. Defaults to :data:`ODIR_KEYWORD_TO_CLASS`.
         ignore_keywords (Sequence[str]): Quality keywords skipped by
@@ -456,7 +440,9 @@ class ODIR5K(SplitImageDataset):
             is an error.
         sample_unit (str): ``'image'`` or ``'patient'`` (see above).
             Defaults to ``'image'``.
-        **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`.
+        **kwargs: Other arguments of :class:`SplitImageDataset`
+            (``split_file``, ``split_ratios``, ``split_seed``, ``pipeline``,
+            ...) and of :class:`mmpretrain.datasets.BaseDataset`.
     """
 
     METAINFO = dict(classes=ODIR5K_CLASSES)
@@ -467,11 +453,8 @@ class ODIR5K(SplitImageDataset):
                  data_root: str,
                  split: str = 'train',
                  ann_file: str = '',
+                 *,
                  label_source: str = 'kaggle_full_df',
-                 split_file: str = '',
-                 split_ratios=(0.7, 0.15, 0.15),
-                 split_seed: int = 0,
-                 pipeline=(),
                  keyword_map: Optional[Mapping[str, str]] = None,
                  ignore_keywords: Sequence[str] = ODIR_QUALITY_KEYWORDS,
                  exclude_keywords: Sequence[str] = ODIR_NON_FUNDUS_KEYWORDS,
@@ -493,21 +476,12 @@ class ODIR5K(SplitImageDataset):
         _check_keyword_options(label_source, keyword_map, ignore_keywords,
                                exclude_keywords)
         self.sample_unit = sample_unit
-        self._selected_samples: List[Sample] = []
         self.label_source = label_source
         self.multi_label = label_source == 'patient_multilabel'
         self.keyword_map = keyword_map
         self.ignore_keywords = tuple(ignore_keywords)
         self.exclude_keywords = tuple(exclude_keywords)
-        super().__init__(
-            data_root=data_root,
-            split=split,
-            ann_file=ann_file,
-            split_file=split_file,
-            split_ratios=split_ratios,
-            split_seed=split_seed,
-            pipeline=pipeline,
-            **kwargs)
+        super().__init__(data_root, split, ann_file, **kwargs)
         if sample_unit == 'patient':
             loads_one_image = [
                 type(t).__name__ for t in getattr(self.pipeline, 'transforms',
@@ -574,25 +548,16 @@ class ODIR5K(SplitImageDataset):
                 "Training Set/Images/): preprocessed_images/ holds only the "
                 '6,392 images of full_df.csv.'.format(self.label_source))
 
-    def select_samples(self, table: AnnotationTable) -> List[Sample]:
-        samples = super().select_samples(table)
-        self._selected_samples = list(samples)
-        return samples
-
-    def load_data_list(self) -> List[dict]:
+    def make_data_list(self, samples: List[Sample],
+                       paths: Dict[str, str]) -> List[dict]:
         """Per-image samples (see :class:`SplitImageDataset`), or for
         ``sample_unit='patient'`` one dict per patient: ``left_img_path``,
         ``right_img_path``, ``patient_id`` and ``gt_label`` (the patient's
         class indices)."""
-        data_list = super().load_data_list()
-        samples, self._selected_samples = self._selected_samples, []
         if self.sample_unit == 'image':
-            return data_list
-        if len(samples) != len(data_list):
-            raise RuntimeError('ODIR5K: selected samples and data list '
-                               'differ in length.')
+            return super().make_data_list(samples, paths)
         patients: Dict[str, dict] = {}
-        for sample, info in zip(samples, data_list):
+        for sample in samples:
             side = sample.image_id.rsplit('_', 1)[-1].lower()
             patient = patients.setdefault(
                 sample.group,
@@ -602,7 +567,7 @@ class ODIR5K(SplitImageDataset):
                     f'ODIR5K: the eyes of patient {sample.group} have '
                     f'different labels {patient["gt_label"]} and '
                     f'{list(sample.label)}.')
-            patient[f'{side}_img_path'] = info['img_path']
+            patient[f'{side}_img_path'] = paths[sample.image_id]
         keys = ('left_img_path', 'right_img_path')
         one_eye = [p for p, d in patients.items() if not all(
             k in d for k in keys)]

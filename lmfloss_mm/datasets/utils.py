@@ -372,6 +372,46 @@ def duplicates(values: Iterable[str]) -> List[str]:
     return dup
 
 
+def check_unique_ids(path: str, image_ids: Iterable[str]) -> None:
+    """Refuse an annotation file that lists an image more than once.
+
+    Raises:
+        AnnotationError: Naming the repeated ids of ``path``.
+    """
+    dup = duplicates(image_ids)
+    if dup:
+        raise AnnotationError(
+            f'{path}: {len(dup)} image id(s) are listed more than once: '
+            f'{list_some(dup)}. Remove the repeated rows.')
+
+
+def binary_flags(values: Sequence[str], columns: Sequence[str], where: str,
+                 what: str = 'the values') -> List[bool]:
+    """Which cells of a row of 0/1 columns are 1 (values parsed as floats,
+    so ``1`` and ``1.0`` both count).
+
+    Args:
+        values (Sequence[str]): The cells.
+        columns (Sequence[str]): Their column names, for messages.
+        where (str): The file and line, for messages.
+        what (str): What the cells are, for messages.
+
+    Raises:
+        AnnotationError: If a value is not a number, or not 0 or 1.
+    """
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        raise AnnotationError(
+            f'{where}: {what} must be numbers, got {list(values)} for '
+            f'columns {list(columns)}.') from None
+    if any(v not in (0.0, 1.0) for v in numbers):
+        raise AnnotationError(
+            f'{where}: {what} must be 0 or 1, got '
+            f'{dict(zip(columns, values))}.')
+    return [v == 1.0 for v in numbers]
+
+
 def one_hot_index(values: Sequence[str], columns: Sequence[str], path: str,
                   line: int, image_id: str) -> int:
     """Index of the single 1 in a one-hot row (values parsed as floats).
@@ -380,17 +420,9 @@ def one_hot_index(values: Sequence[str], columns: Sequence[str], path: str,
         AnnotationError: If a value is not a number, not 0/1, or the row has
         no 1 or several 1s.
     """
-    try:
-        numbers = [float(v) for v in values]
-    except ValueError:
-        raise AnnotationError(
-            f'{path}, line {line} ({image_id}): one-hot values must be '
-            f'numbers, got {list(values)} for columns {list(columns)}.')
-    if any(v not in (0.0, 1.0) for v in numbers):
-        raise AnnotationError(
-            f'{path}, line {line} ({image_id}): one-hot values must be 0 or '
-            f'1, got {dict(zip(columns, values))}.')
-    ones = [c for c, v in zip(columns, numbers) if v == 1.0]
+    flags = binary_flags(values, columns, f'{path}, line {line} ({image_id})',
+                         'one-hot values')
+    ones = [c for c, one in zip(columns, flags) if one]
     if len(ones) != 1:
         what = (f'several labels ({", ".join(ones)})'
                 if ones else 'no label')

@@ -1,14 +1,20 @@
 """How runs are labelled and ordered in tables and figures.
 
-A run is labelled by ``dataset``, ``backbone`` and ``loss``.  The labels are
-read from the run's config (:func:`config_labels`); the config's file name,
-in the project's naming convention (MMPretrain's
-``{algorithm}_{pretrain}_{training}_{data}`` scheme), is the fallback and
+A run is labelled by ``dataset``, ``backbone`` and ``loss``
+(:func:`config_labels`).  A config named in the project's naming
+convention (MMPretrain's ``{algorithm}_{pretrain}_{training}_{data}``
+scheme) names its method in the loss field, which is the loss label; the
+dataset and backbone labels are read from the config, and the name
 refines a label it extends::
 
     {backbone}_{pretrain}_{gpus}xb{batch}-{loss}-{epochs}e_{dataset}.py
-    resnet50_in1k-pre_1xb32-lmf-100e_ham10000.py
+    resnet50_in1k-pre_1xb32-lmf-100e_ham10000.py            -> lmf
     efficientnetv2-s_in1k-pre_1xb32-ldam-drw-100e_odir5k.py  -> ldam-drw
+    resnet50_in1k-pre_1xb32-mixup-balanced-softmax-100e_ham10000.py
+                                               -> mixup-balanced-softmax
+
+A config with another name gets its loss label from its loss type
+(:data:`LOSS_LABELS`, with ``-drw`` for a deferred re-weighting hook).
 
 Tables and figures order labels with :func:`ordered` (:data:`LOSS_ORDER`
 etc.: known labels first, each followed by its variants) and print them
@@ -19,7 +25,8 @@ import re
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 __all__ = [
-    'CONFIG_NAME_RE', 'DATASET_LABELS', 'LOSS_LABELS', 'LOSS_ORDER',
+    'CONFIG_NAME_RE', 'DATASET_LABELS', 'LOSS_LABELS', 'PAPER_LOSSES',
+    'LOSS_ORDER',
     'DATASET_ORDER', 'BACKBONE_ORDER', 'DISPLAY_NAMES', 'LOSS_DESCRIPTIONS',
     'config_stem', 'parse_config_name', 'config_labels', 'display',
     'describe_loss', 'ordered'
@@ -37,7 +44,8 @@ DATASET_LABELS = {
     'ODIR5K': 'odir5k',
 }
 
-#: Loss classes (``model.head.loss.type``) and their short labels.
+#: Loss classes (``model.head.loss.type``) and their short labels, for
+#: configs whose name does not follow the naming convention.
 LOSS_LABELS = {
     'CrossEntropyLoss': 'ce',
     'SoftmaxFocalLoss': 'focal',
@@ -46,9 +54,14 @@ LOSS_LABELS = {
     'WeightedCrossEntropyLoss': 'wce',
     'ClassBalancedLoss': 'cb',
     'LogitAdjustedLoss': 'la',
+    'LabelAwareSmoothingLoss': 'las',
     'FocalLoss': 'sigmoid-focal',
     'LabelSmoothLoss': 'ls',
+    'DetachableAsymmetricLoss': 'asl',
+    'RobustAsymmetricLoss': 'ral',
 }
+#: Label of ``CrossEntropyLoss(use_sigmoid=True)`` (binary cross-entropy).
+SIGMOID_CE_LABEL = 'bce'
 
 #: Hooks whose presence adds a suffix to the loss label.
 HOOK_SUFFIXES = {'DeferredReweightingHook': 'drw', 'DRWHook': 'drw'}
@@ -56,7 +69,24 @@ HOOK_SUFFIXES = {'DeferredReweightingHook': 'drw', 'DRWHook': 'drw'}
 #: Row and column order; labels not listed come after them, sorted.
 DATASET_ORDER = ('ham10000', 'isic2019', 'odir5k')
 BACKBONE_ORDER = ('resnet50', 'efficientnetv2-s')
-LOSS_ORDER = ('ce', 'focal', 'ldam', 'lmf')
+#: The paper's four losses, in report order (their labels are those of the
+#: published tables).
+PAPER_LOSSES = ('ce', 'focal', 'ldam', 'lmf')
+#: Every loss label of the shipped configs, of :data:`LOSS_LABELS` and of
+#: the benchmark's post-hoc method, in table order: the paper's losses,
+#: each with its variants, then the re-weighting and logit-adjusted losses,
+#: then the multi-label losses.
+LOSS_ORDER = (
+    'ce', 'ce-posthoc-la',  # CE; post-hoc logit adjustment of its runs
+    'ce-cas', 'ce-sqrt', 'ce-wb', 'mixup-ce',  # re-sampling, Mixup
+    'ce-crt', 'ce-lws', 'ce-taunorm', 'ce-wb-maxnorm',  # decoupled stage 2
+    'mixup-ce-mislas', 'las',
+    'focal', 'sigmoid-focal',
+    'ldam', 'ldam-cos', 'ldam-drw',
+    'lmf', 'lmf-cos', 'lmf-drw',
+    'balanced-softmax', 'mixup-balanced-softmax', 'cutmix-balanced-softmax',
+    'la', 'cb-focal', 'cb', 'wce-bwcce', 'wce', 'ls',
+    SIGMOID_CE_LABEL, 'asl', 'ral')
 
 #: How labels are printed in Markdown (CSV files keep the labels).
 DISPLAY_NAMES = {
@@ -69,6 +99,11 @@ DISPLAY_NAMES = {
     'focal': 'Focal',
     'ldam': 'LDAM',
     'lmf': 'LMF',
+    'bce': 'BCE',
+    'asl': 'ASL',
+    'ral': 'RAL',
+    'mixup': 'Mixup',
+    'cutmix': 'CutMix',
 }
 
 #: The paper configs' losses with their settings, for reports that compare
@@ -152,6 +187,8 @@ def _loss_label(cfg) -> Optional[str]:
     label = LOSS_LABELS.get(loss_type.split('.')[-1])
     if label is None:
         return None
+    if label == 'ce' and loss.get('use_sigmoid'):
+        label = SIGMOID_CE_LABEL
     for hook in _get(cfg, 'custom_hooks') or []:
         hook_type = hook.get('type', '') if _is_map(hook) else ''
         suffix = HOOK_SUFFIXES.get(str(hook_type).split('.')[-1])
@@ -163,15 +200,18 @@ def _loss_label(cfg) -> Optional[str]:
 def config_labels(cfg: Optional[Mapping], path: str) -> Dict[str, str]:
     """``dict(dataset=, backbone=, loss=)`` of a config.
 
-    Each label comes from the config when its type is known
+    The loss label is the loss field of a name in the naming convention
+    (:func:`parse_config_name`): the configs name their method there
+    (``lmf-drw``, ``mixup-ce``, ``ce-wb-maxnorm``), which the loss type
+    alone does not tell apart.  The other labels, and the loss label of a
+    config with another name, come from the config when its type is known
     (:data:`DATASET_LABELS`; ``model.backbone`` ``type`` + ``depth`` /
-    ``arch``; :data:`LOSS_LABELS`, with ``-drw`` when a deferred
-    re-weighting hook is configured), else from the file name
-    (:func:`parse_config_name`), else from the raw type name, else
-    ``'unknown'``. A field of the file name wins when it extends the
-    config's label (``ldam`` → ``ldam-drw``, ``lmf`` → ``lmf-cos``,
-    ``odir5k`` → ``odir5k-image``), because names encode variants the types
-    alone do not.
+    ``arch``; :data:`LOSS_LABELS`, ``bce`` for ``CrossEntropyLoss(
+    use_sigmoid=True)``, with ``-drw`` when a deferred re-weighting hook is
+    configured), else from the file name, else from the raw type name,
+    else ``'unknown'``.  A dataset or backbone field of the file name wins
+    when it extends the config's label (``odir5k`` → ``odir5k-image``,
+    ``resnet18`` → ``resnet18-w16``).
 
     Args:
         cfg (Mapping, optional): The loaded config (an ``mmengine.Config``
@@ -183,7 +223,7 @@ def config_labels(cfg: Optional[Mapping], path: str) -> Dict[str, str]:
                   loss=_loss_label(cfg))
     for key, label in labels.items():
         name = fields.get(key)
-        if label and name and name.startswith(label + '-'):
+        if name and (key == 'loss' or label and name.startswith(label + '-')):
             labels[key] = name
     raw = dict(
         dataset=_get(cfg, 'train_dataloader', 'dataset', 'type'),
@@ -214,19 +254,22 @@ def describe_loss(label: str) -> str:
 def ordered(labels: Iterable[str], preferred: Sequence[str]) -> List[str]:
     """Unique labels, those of ``preferred`` first in its order, each
     followed by its variants (``'<known>-<variant>'`` or
-    ``'<known> [<config>]'``) sorted; the other labels last, sorted.
+    ``'<known> [<config>]'``, of the longest known label they extend)
+    sorted; the other labels last, sorted.
 
-    >>> ordered(['lmf', 'wce', 'ldam-drw', 'ce', 'ldam'], LOSS_ORDER)
-    ['ce', 'ldam', 'ldam-drw', 'lmf', 'wce']
+    >>> ordered(['lmf', 'xyz', 'ldam-drw', 'ce', 'ldam-new', 'ldam'],
+    ...         PAPER_LOSSES)
+    ['ce', 'ldam', 'ldam-drw', 'ldam-new', 'lmf', 'xyz']
     """
+    rank_of = {name: rank for rank, name in enumerate(preferred)}
 
     def key(label):
-        head = label.split('-')[0].split(' ')[0]
-        for rank, name in enumerate(preferred):
-            if label == name:
-                return (rank, 0, label)
-            if head == name:
-                return (rank, 1, label)
+        if label in rank_of:
+            return (rank_of[label], 0, label)
+        extended = [name for name in rank_of
+                    if label.startswith((name + '-', name + ' '))]
+        if extended:
+            return (rank_of[max(extended, key=len)], 1, label)
         return (len(preferred), 0, label)
 
     return sorted(dict.fromkeys(labels), key=key)

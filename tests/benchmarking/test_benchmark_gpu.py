@@ -1,6 +1,6 @@
-"""tools/benchmark_gpu.py and its helpers: arguments, the commands it gives
-the other tools, time budgets, stopping a child process, parsing, report
-files, config overrides and the throughput measurement."""
+"""tools/benchmark_gpu.py and lmfloss_mm.benchmarking.gpu: arguments, the
+commands it gives the other tools, time budgets, stopping a child process,
+parsing, report files, config overrides and the throughput measurement."""
 import copy
 import json
 import os
@@ -14,6 +14,8 @@ from mmengine.config import Config
 
 from lmfloss_mm.benchmarking import skip_probe
 from lmfloss_mm.benchmarking.cross_validation import CVOptions, build_config
+from lmfloss_mm.benchmarking.gpu import (GPUBenchmark, lmf_vs_ce,
+                                         parse_markdown_table)
 from lmfloss_mm.benchmarking.overrides import (drop_pretrained_init,
                                                set_image_size,
                                                set_loader_options, use_amp)
@@ -76,7 +78,7 @@ def test_cv_command_is_what_the_cv_tool_runs(gpu_tool, bench_tool, tmp_path,
                                              capsys):
     args = cpu_args(gpu_tool, tmp_path, '--cv-epochs', '9')
     args.amp = 'bf16'  # as on CUDA
-    bench = gpu_tool.Benchmark(args)
+    bench = GPUBenchmark(args, str(REPO))
     cmd = bench.cv_command(fold=3)
     assert cmd[:2] == [sys.executable, 'tools/benchmark_isic2018_cv.py']
     assert cmd[cmd.index('--run-folds') + 1] == '3'
@@ -257,11 +259,11 @@ def test_skip_probe_lists_what_skipif_skips(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ parsing
-def test_parsers(gpu_tool):
+def test_parsers():
     lines = ['x', '========= 11 passed, 739 deselected in 9.12s =========']
     assert summary_line(lines) == '11 passed, 739 deselected in 9.12s'
     assert summary_line(['no tests ran']) == ''
-    table = gpu_tool.markdown_table([
+    table = parse_markdown_table([
         'torch 2.11', '| device | N x C | CE (ms) |', '|---|---|---|',
         '| cuda | 32 x 7 | 0.030 |', '| cuda | 256 x 8 | 0.031 |', 'done'],
         first='device')
@@ -275,7 +277,7 @@ def test_parsers(gpu_tool):
                  loss='LMFLoss', images_per_s=198.0),
             dict(arch='ResNet50', source='loader', memory_format='c',
                  loss='LMFLoss', images_per_s=150.0, cache_images=True)]
-    assert gpu_tool.lmf_vs_ce(rows) == [dict(
+    assert lmf_vs_ce(rows) == [dict(
         arch='ResNet50', source='resident', memory_format='c',
         cache_images=None, ce_images_per_s=200.0, lmf_images_per_s=198.0,
         ratio=0.99)]
@@ -286,7 +288,7 @@ def test_parsers(gpu_tool):
 
 def test_report_files(gpu_tool, tmp_path):
     args = cpu_args(gpu_tool, tmp_path, '--quick')
-    bench = gpu_tool.Benchmark(args)
+    bench = GPUBenchmark(args, str(REPO))
     run = tmp_path / 'work' / 'cv' / 'runs' / 'lmf' / 'fold0_seed0'
     (run / '20260101_000000').mkdir(parents=True)
     (run / 'metrics.json').write_text('{}')

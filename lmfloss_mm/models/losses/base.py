@@ -1,4 +1,6 @@
-"""Base class of the losses that depend on training class counts."""
+"""Base classes of the losses: MMPretrain's loss contract
+(:class:`MMPretrainLoss`) and the losses that depend on training class
+counts (:class:`ClassCountsLoss`)."""
 from typing import Optional, Sequence, Union
 
 import torch
@@ -10,14 +12,67 @@ from .utils import (CLASS_WEIGHT_SCHEMES, autocast_disabled,
                     normalize_by_class_weight, prepare_target, reduce_loss)
 
 
-class ClassCountsLoss(nn.Module):
-    """A classification loss with class counts and class weights.
+class MMPretrainLoss(nn.Module):
+    """MMPretrain's loss contract, around the subclass's
+    :meth:`reduced_loss`: ``forward(cls_score, label, weight=None,
+    avg_factor=None, reduction_override=None, **kwargs)``, ``reduction`` and
+    ``loss_weight``; computation in (at least) float32 with autocast
+    disabled (float64 input stays float64), whatever the input dtype.
+
+    Args:
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        loss_weight (float): Multiplier of the loss.
+    """
+
+    def __init__(self, reduction: str, loss_weight: float):
+        super().__init__()
+        check_reduction(reduction)
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+
+    def reduced_loss(self, logits: torch.Tensor, label: torch.Tensor,
+                     weight: Optional[torch.Tensor], reduction: str,
+                     avg_factor: Optional[float]) -> torch.Tensor:
+        """The loss of float logits, reduced, before ``loss_weight``
+        (subclasses)."""
+        raise NotImplementedError
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """Compute the loss.
+
+        Args:
+            cls_score (Tensor): ``(N, C)`` logits.
+            label (Tensor): The targets (see the loss class).
+            weight (Tensor, optional): Sample weights (see the loss class).
+            avg_factor (float, optional): Denominator of ``'mean'``
+                (MMPretrain's heads pass the batch size).
+            reduction_override (str, optional): Overrides ``reduction``.
+
+        Returns:
+            Tensor: The scalar loss, or the unreduced losses for
+            ``'none'``.
+        """
+        check_reduction(reduction_override)
+        reduction = reduction_override or self.reduction
+        with autocast_disabled(cls_score):
+            loss = self.reduced_loss(float32_logits(cls_score), label, weight,
+                                     reduction, avg_factor)
+        return loss if self.loss_weight == 1 else self.loss_weight * loss
+
+
+class ClassCountsLoss(MMPretrainLoss):
+    """A single-label classification loss with class counts and class
+    weights.
 
     Subclasses implement :meth:`per_sample_loss`; this class implements
-    MMPretrain's loss contract around it: ``forward(cls_score, label,
-    weight=None, avg_factor=None, reduction_override=None, **kwargs)``,
-    ``reduction`` and ``loss_weight``, hard ``(N,)`` and soft ``(N, C)``
-    targets, computation in (at least) float32 with autocast disabled.
+    MMPretrain's loss contract around it (:class:`MMPretrainLoss`), with
+    hard ``(N,)`` and soft ``(N, C)`` targets and ``(N,)`` sample weights.
 
     Class counts are given in the config or are ``'auto'``: then
     :class:`lmfloss_mm.engine.SetClassCountsHook` calls
@@ -46,10 +101,7 @@ class ClassCountsLoss(nn.Module):
                  normalize_class_weight: bool,
                  reduction: str,
                  loss_weight: float):
-        super().__init__()
-        check_reduction(reduction)
-        self.reduction = reduction
-        self.loss_weight = loss_weight
+        super().__init__(reduction, loss_weight)
         self.normalize_class_weight = normalize_class_weight
         self._init_class_counts(cls_num_list, class_weight)
 
@@ -191,50 +243,21 @@ class ClassCountsLoss(nn.Module):
         return normalize_by_class_weight(loss, target,
                                          class_weight.to(loss))
 
-    def sample_coefficient(self, logits: torch.Tensor, target: torch.Tensor,
-                           scale: float, normalize: bool) -> torch.Tensor:
-        """``scale * omega_i`` for hard labels, divided by the batch mean of
-        ``omega`` when ``normalize`` (the coefficient of each sample's term in
-        :func:`margin_focal_nll`)."""
-        class_weight = self.class_weight_like(logits)
-        if class_weight is None:
-            return logits.new_full((target.size(0), ), scale)
-        omega = class_weight.index_select(0, target)
-        if normalize:
-            omega = omega / omega.mean().clamp_min(1e-12)
-        return omega if scale == 1 else omega * scale
-
     # -- loss --------------------------------------------------------------
     def per_sample_loss(self, logits: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:
         """``(N,)`` losses before reduction (subclasses)."""
         raise NotImplementedError
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): ``(N, C)`` logits.
-            label (Tensor): ``(N,)`` class indices or ``(N, C)`` soft targets
-                whose rows sum to 1 (``ValueError`` otherwise).
-            weight (Tensor, optional): ``(N,)`` sample weights.
-            avg_factor (float, optional): denominator of the mean
-                (MMPretrain's ``ClsHead`` passes the batch size).
-            reduction_override (str, optional): overrides ``reduction``.
-        """
-        check_reduction(reduction_override)
-        reduction = reduction_override or self.reduction
-        with autocast_disabled(cls_score):
-            logits = float32_logits(cls_score)
-            self._check_ready(logits.size(1))
-            target = prepare_target(label, logits, type(self).__name__,
-                                    rows_sum_to_one=True)
-            loss = self.per_sample_loss(logits, target)
-            loss = reduce_loss(loss, weight, reduction, avg_factor)
-        return loss if self.loss_weight == 1 else self.loss_weight * loss
+    def reduced_loss(self, logits: torch.Tensor, label: torch.Tensor,
+                     weight: Optional[torch.Tensor], reduction: str,
+                     avg_factor: Optional[float]) -> torch.Tensor:
+        """Per-sample losses (:meth:`per_sample_loss`) reduced with the
+        ``(N,)`` sample weights.  ``label``: ``(N,)`` class indices or
+        ``(N, C)`` soft targets whose rows sum to 1 (``ValueError``
+        otherwise)."""
+        self._check_ready(logits.size(1))
+        target = prepare_target(label, logits, type(self).__name__,
+                                rows_sum_to_one=True)
+        loss = self.per_sample_loss(logits, target)
+        return reduce_loss(loss, weight, reduction, avg_factor)

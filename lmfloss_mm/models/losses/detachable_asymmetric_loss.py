@@ -6,6 +6,7 @@ import torch
 from mmpretrain.registry import MODELS
 
 from .robust_asymmetric_loss import AsymmetricFocusingLoss
+from .utils import focusing_weight
 
 
 def detachable_asymmetric_loss(cls_score: torch.Tensor,
@@ -55,9 +56,7 @@ def detachable_asymmetric_loss(cls_score: torch.Tensor,
                                 and not detach_focusing_weight):
         p_t = target * p + (1 - target) * q
         gamma_t = gamma_pos * target + gamma_neg * (1 - target)
-        # clamped so that 0 ** 0 has a finite (zero) gradient
-        focusing = (1 - p_t).clamp_min(torch.finfo(p_t.dtype).tiny).pow(
-            gamma_t)
+        focusing = focusing_weight(1 - p_t, gamma_t)
     return -log_terms * focusing
 
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .base import ClassCountsLoss
+from .utils import soft_target_nll
 
 #: How the smoothing grows from the rarest to the most frequent class.
 SHAPES = ('concave', 'linear', 'convex', 'exp')
@@ -159,7 +160,7 @@ class LabelAwareSmoothingLoss(ClassCountsLoss):
             eps_y = eps.index_select(0, target)
             nll = -log_prob.gather(1, target.unsqueeze(1)).squeeze(1)
             return (1 - eps_y) * nll + eps_y * uniform
-        return -(target * (1 - eps) * log_prob).sum(dim=1) + \
+        return soft_target_nll(log_prob, target, 1 - eps) + \
             (target @ eps) * uniform
 
     def extra_repr(self) -> str:

@@ -7,8 +7,8 @@ from mmpretrain.registry import MODELS
 
 from .base import ClassCountsLoss
 from .margin_focal_nll import margin_focal_nll
-from .softmax_focal_loss import sample_class_weight
-from .utils import OFFICIAL_MAX_M, ldam_margins
+from .utils import (OFFICIAL_MAX_M, ldam_margins, sample_coefficient,
+                    soft_target_nll)
 
 
 def ldam_loss(cls_score: torch.Tensor,
@@ -33,10 +33,9 @@ def ldam_loss(cls_score: torch.Tensor,
     if target.dim() == 1:
         return margin_focal_nll(
             cls_score, target, margins.index_select(0, target), s,
-            ldam_coef=sample_class_weight(cls_score, target, class_weight))
+            ldam_coef=sample_coefficient(cls_score, target, class_weight))
     log_prob = F.log_softmax(s * (cls_score - target * margins), dim=1)
-    coefficient = target if class_weight is None else target * class_weight
-    return -(coefficient * log_prob).sum(dim=1)
+    return soft_target_nll(log_prob, target, class_weight)
 
 
 @MODELS.register_module()

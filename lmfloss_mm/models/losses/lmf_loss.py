@@ -7,7 +7,7 @@ from mmpretrain.registry import MODELS
 from .ldam_loss import LDAMLoss
 from .margin_focal_nll import margin_focal_nll
 from .softmax_focal_loss import softmax_focal_loss
-from .utils import OFFICIAL_MAX_M
+from .utils import OFFICIAL_MAX_M, sample_coefficient
 
 
 @MODELS.register_module()
@@ -91,13 +91,14 @@ class LMFLoss(LDAMLoss):
                         target: torch.Tensor) -> torch.Tensor:
         if target.dim() == 1:  # both terms in one fused call
             margin = self.margins.to(logits).index_select(0, target)
+            class_weight = self.class_weight_like(logits)
             return margin_focal_nll(
                 logits, target, margin, self.s, self.gamma,
-                ldam_coef=self.sample_coefficient(
-                    logits, target, self.ldam_weight,
+                ldam_coef=sample_coefficient(
+                    logits, target, class_weight, self.ldam_weight,
                     self.normalize_class_weight),
-                focal_coef=self.sample_coefficient(
-                    logits, target, self.focal_weight,
+                focal_coef=sample_coefficient(
+                    logits, target, class_weight, self.focal_weight,
                     self.focal_normalize_class_weight))
         loss = self.ldam_weight * self.ldam_term(logits, target)
         focal = softmax_focal_loss(logits, target, self.gamma,

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .base import ClassCountsLoss
-from .softmax_focal_loss import sample_class_weight
 from .margin_focal_nll import margin_focal_nll
+from .utils import sample_coefficient, soft_target_nll
 
 
 def logit_adjusted_loss(cls_score: torch.Tensor,
@@ -34,9 +34,9 @@ def logit_adjusted_loss(cls_score: torch.Tensor,
     if target.dim() == 1:
         return margin_focal_nll(
             adjusted, target, gamma=0.0,
-            focal_coef=sample_class_weight(cls_score, target, class_weight))
-    coefficient = target if class_weight is None else target * class_weight
-    return -(coefficient * F.log_softmax(adjusted, dim=1)).sum(dim=1)
+            focal_coef=sample_coefficient(cls_score, target, class_weight))
+    return soft_target_nll(F.log_softmax(adjusted, dim=1), target,
+                           class_weight)
 
 
 @MODELS.register_module()

@@ -2,13 +2,12 @@
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models.losses import weight_reduce_loss
 from mmpretrain.registry import MODELS
 
-from .utils import (autocast_disabled, check_reduction, float32_logits,
-                    prepare_target)
+from .base import MMPretrainLoss
+from .utils import focusing_weight, prepare_target
 
 
 def multilabel_target(label: torch.Tensor, logits: torch.Tensor,
@@ -45,24 +44,15 @@ def element_weight(weight: Optional[torch.Tensor],
                      f'{tuple(weight.shape)}')
 
 
-def _focusing(base: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``base ** gamma`` with ``0 ** 0 = 1``; the base is clamped at the
-    smallest normal float so that no ``0 * inf`` appears in the gradient."""
-    if gamma == 0:
-        return torch.ones_like(base)
-    return base.clamp_min(torch.finfo(base.dtype).tiny).pow(gamma)
-
-
-class AsymmetricFocusingLoss(nn.Module):
+class AsymmetricFocusingLoss(MMPretrainLoss):
     """Base of the asymmetric (ASL-style) sigmoid multi-label losses.
 
     It holds the arguments they share (focusing exponents, probability
-    margin, log clamp) and implements MMPretrain's loss contract around the
-    subclass's element-wise loss (:meth:`elementwise`): ``(N, C)`` 0/1 or
-    soft targets, or ``(N,)`` class indices (one-hot rows); ``(N,)`` sample
-    or ``(N, C)`` element weights; ``weight_reduce_loss`` with
-    ``avg_factor``; ``loss_weight``; computation in float32 with autocast
-    disabled (float64 input stays float64).
+    margin, log clamp) and implements MMPretrain's loss contract
+    (:class:`~.base.MMPretrainLoss`) around the subclass's element-wise
+    loss (:meth:`elementwise`): ``(N, C)`` 0/1 or soft targets, or ``(N,)``
+    class indices (one-hot rows); ``(N,)`` sample or ``(N, C)`` element
+    weights; ``weight_reduce_loss`` with ``avg_factor``.
 
     Args:
         gamma_neg (float): Focusing exponent of negatives, ``>= 0``.
@@ -80,7 +70,7 @@ class AsymmetricFocusingLoss(nn.Module):
                  clip: Optional[float], eps: float,
                  detach_focusing_weight: bool, reduction: str,
                  loss_weight: float):
-        super().__init__()
+        super().__init__(reduction, loss_weight)
         name = type(self).__name__
         if gamma_neg < 0 or gamma_pos < 0:
             raise ValueError(f'{name}: gamma_neg and gamma_pos must be >= 0, '
@@ -90,14 +80,11 @@ class AsymmetricFocusingLoss(nn.Module):
                              f'{clip}')
         if not 0 < eps < 1:
             raise ValueError(f'{name}: eps must be in (0, 1), got {eps}')
-        check_reduction(reduction)
         self.gamma_neg = float(gamma_neg)
         self.gamma_pos = float(gamma_pos)
         self.clip = clip
         self.eps = float(eps)
         self.detach_focusing_weight = bool(detach_focusing_weight)
-        self.reduction = reduction
-        self.loss_weight = loss_weight
 
     def elementwise(self, logits: torch.Tensor,
                     target: torch.Tensor) -> torch.Tensor:
@@ -105,40 +92,20 @@ class AsymmetricFocusingLoss(nn.Module):
         ``[0, 1]`` (subclasses)."""
         raise NotImplementedError
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Compute the loss.
-
-        Args:
-            cls_score (Tensor): ``(N, C)`` logits.
-            label (Tensor): ``(N, C)`` 0/1 or soft targets, or ``(N,)``
-                class indices.
-            weight (Tensor, optional): ``(N,)`` sample weights or ``(N, C)``
-                element weights.
-            avg_factor (float, optional): Denominator of ``'mean'``
-                (``MultiLabelClsHead`` passes the batch size).
-            reduction_override (str, optional): Overrides ``reduction``.
-
-        Returns:
-            Tensor: The scalar loss, or ``(N, C)`` for ``'none'``.
-        """
-        check_reduction(reduction_override)
-        reduction = reduction_override or self.reduction
-        with autocast_disabled(cls_score):
-            logits = float32_logits(cls_score)
-            target = multilabel_target(label, logits, type(self).__name__)
-            loss = self.elementwise(logits, target)
-            loss = weight_reduce_loss(
-                loss,
-                weight=element_weight(weight, loss),
-                reduction=reduction,
-                avg_factor=avg_factor)
-        return self.loss_weight * loss
+    def reduced_loss(self, logits: torch.Tensor, label: torch.Tensor,
+                     weight: Optional[torch.Tensor], reduction: str,
+                     avg_factor: Optional[float]) -> torch.Tensor:
+        """The element-wise loss (:meth:`elementwise`) reduced with
+        ``weight_reduce_loss``.  ``label``: ``(N, C)`` 0/1 or soft targets,
+        or ``(N,)`` class indices; ``weight``: ``(N,)`` sample weights or
+        ``(N, C)`` element weights; ``'none'`` returns ``(N, C)``."""
+        target = multilabel_target(label, logits, type(self).__name__)
+        loss = self.elementwise(logits, target)
+        return weight_reduce_loss(
+            loss,
+            weight=element_weight(weight, loss),
+            reduction=reduction,
+            avg_factor=avg_factor)
 
 
 def robust_asymmetric_loss(cls_score: torch.Tensor,
@@ -200,8 +167,8 @@ def robust_asymmetric_loss(cls_score: torch.Tensor,
         (lamb - p) * p.pow(2) * (lamb - q)
 
     # asymmetric focusing: (1 - p_t) ** gamma_t with p_t = p or q
-    w_pos = _focusing(one_minus_p, gamma_pos)
-    w_neg = _focusing(1 - q, gamma_neg)
+    w_pos = focusing_weight(one_minus_p, gamma_pos)
+    w_neg = focusing_weight(1 - q, gamma_neg)
     if detach_focusing_weight:
         w_pos, w_neg = w_pos.detach(), w_neg.detach()
     return -(target * w_pos * pos + (1 - target) * w_neg * neg)

@@ -7,22 +7,7 @@ from mmpretrain.registry import MODELS
 
 from .base import ClassCountsLoss
 from .margin_focal_nll import margin_focal_nll
-from .utils import one_minus_p
-
-
-def focal_modulation(log_prob: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``(1 - p) ** gamma`` from ``log p``, element-wise."""
-    if gamma == 0:
-        return torch.ones_like(log_prob)
-    return one_minus_p(log_prob).pow(gamma)
-
-
-def sample_class_weight(logits: torch.Tensor, target: torch.Tensor,
-                        class_weight: Optional[torch.Tensor]) -> torch.Tensor:
-    """``(N,)`` class weight of each hard label (ones when unweighted)."""
-    if class_weight is None:
-        return logits.new_ones(target.size(0))
-    return class_weight.index_select(0, target)
+from .utils import focusing_weight, sample_coefficient, soft_target_nll
 
 
 def softmax_focal_loss(cls_score: torch.Tensor,
@@ -46,11 +31,11 @@ def softmax_focal_loss(cls_score: torch.Tensor,
     if target.dim() == 1:
         return margin_focal_nll(
             cls_score, target, gamma=gamma,
-            focal_coef=sample_class_weight(cls_score, target, class_weight))
+            focal_coef=sample_coefficient(cls_score, target, class_weight))
     log_prob = F.log_softmax(cls_score, dim=1)
-    coefficient = target if class_weight is None else target * class_weight
-    return -(coefficient * focal_modulation(log_prob, gamma) *
-             log_prob).sum(dim=1)
+    return soft_target_nll(
+        log_prob, target, class_weight,
+        modulation=focusing_weight(-torch.expm1(log_prob), gamma))
 
 
 @MODELS.register_module()

@@ -14,7 +14,7 @@ Conventions used by every loss in this package:
 """
 import contextlib
 import math
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from mmpretrain.models.losses import weight_reduce_loss
@@ -113,6 +113,28 @@ def one_minus_p(log_p: torch.Tensor) -> torch.Tensor:
     clamped at the smallest normal float so that ``(1 - p) ** gamma`` with
     ``gamma < 1`` has a zero, not NaN, gradient at ``p = 1``."""
     return (-torch.expm1(log_p)).clamp_min(torch.finfo(log_p.dtype).tiny)
+
+
+def focusing_weight(base: torch.Tensor,
+                    gamma: Union[float, torch.Tensor]) -> torch.Tensor:
+    """The focusing (modulating) factor ``base ** gamma`` of the focal and
+    asymmetric losses, element-wise, with ``0 ** 0 = 1``.
+
+    ``base`` is ``1 - p_t``; it is clamped at the smallest normal float, so
+    that no ``0 * inf`` appears in the gradient at ``p_t = 1`` (also for
+    ``gamma < 1``).
+
+    Args:
+        base (Tensor): ``1 - p_t``, any shape.
+        gamma (float | Tensor): The exponent, or exponents that broadcast
+            against ``base`` (ASL's per-element ``gamma_t``).
+
+    Returns:
+        Tensor: ``base ** gamma``; ones for a float ``gamma == 0``.
+    """
+    if not torch.is_tensor(gamma) and gamma == 0:
+        return torch.ones_like(base)
+    return base.clamp_min(torch.finfo(base.dtype).tiny).pow(gamma)
 
 
 def check_reduction(reduction: Optional[str]) -> None:
@@ -214,9 +236,10 @@ def check_soft_target_rows(target: torch.Tensor, tolerance: float,
 
 def target_class_weight(target: torch.Tensor,
                         class_weight: torch.Tensor) -> torch.Tensor:
-    """``omega_i``: the class weight of each sample's target, ``(N,)``."""
+    """``omega_i``: the class weight of each sample's target, ``(N,)``:
+    ``w[y_i]`` for class indices, ``sum_j q_ij w_j`` for soft targets."""
     if target.dim() == 1:
-        return class_weight[target]
+        return class_weight.index_select(0, target)
     return target @ class_weight
 
 
@@ -229,6 +252,57 @@ def normalize_by_class_weight(loss: torch.Tensor, target: torch.Tensor,
     """
     return loss / target_class_weight(target, class_weight).mean().clamp_min(
         1e-12)
+
+
+def sample_coefficient(logits: torch.Tensor, target: torch.Tensor,
+                       class_weight: Optional[torch.Tensor],
+                       scale: float = 1.0,
+                       normalize: bool = False) -> torch.Tensor:
+    """The coefficient of each hard-label sample's term in
+    :func:`~.margin_focal_nll.margin_focal_nll`: ``scale * omega_i``
+    (``scale`` for every sample when ``class_weight`` is None), with
+    ``omega`` divided by its batch mean when ``normalize``.
+
+    Args:
+        logits (Tensor): ``(N, C)`` logits (dtype and device of the result).
+        target (Tensor): ``(N,)`` class indices.
+        class_weight (Tensor, optional): ``(C,)`` class weights.
+        scale (float): Term weight. Defaults to 1.0.
+        normalize (bool): PyTorch's class-weighted mean. Defaults to False.
+
+    Returns:
+        Tensor: ``(N,)`` coefficients.
+    """
+    if class_weight is None:
+        return logits.new_full((target.size(0), ), scale)
+    omega = target_class_weight(target, class_weight)
+    if normalize:
+        omega = omega / omega.mean().clamp_min(1e-12)
+    return omega if scale == 1 else omega * scale
+
+
+def soft_target_nll(log_prob: torch.Tensor, target: torch.Tensor,
+                    class_weight: Optional[torch.Tensor] = None,
+                    modulation: Optional[torch.Tensor] = None
+                    ) -> torch.Tensor:
+    """Per-sample loss of soft targets, the expectation of the hard loss:
+    ``-sum_j q_ij w_j m_ij log p_ij``.
+
+    Args:
+        log_prob (Tensor): ``(N, C)`` log-probabilities ``log p``.
+        target (Tensor): ``(N, C)`` soft targets ``q``.
+        class_weight (Tensor, optional): ``(C,)`` (or ``(N, C)``) weights
+            ``w``; None for none.
+        modulation (Tensor, optional): ``(N, C)`` factors ``m`` (the focal
+            loss's ``(1 - p) ** gamma``); None for none.
+
+    Returns:
+        Tensor: ``(N,)`` losses.
+    """
+    coefficient = target if class_weight is None else target * class_weight
+    if modulation is not None:
+        coefficient = coefficient * modulation
+    return -(coefficient * log_prob).sum(dim=1)
 
 
 def reduce_loss(loss: torch.Tensor,
@@ -271,7 +345,8 @@ __all__ = [
     'check_class_counts', 'ldam_margins', 'class_weights_from_counts',
     'effective_number_weights',
     'prepare_target', 'check_soft_target_rows', 'soft_target_sum_tolerance',
-    'SOFT_TARGET_SUM_TOL', 'target_class_weight', 'normalize_by_class_weight',
-    'reduce_loss', 'check_reduction',
-    'float32_logits', 'autocast_disabled', 'one_minus_p'
+    'SOFT_TARGET_SUM_TOL', 'target_class_weight',
+    'normalize_by_class_weight', 'sample_coefficient', 'soft_target_nll',
+    'reduce_loss', 'check_reduction', 'float32_logits', 'autocast_disabled',
+    'one_minus_p', 'focusing_weight'
 ]
