@@ -106,3 +106,33 @@ def test_invalid_arguments():
         LMFLoss(ldam_weight=-1)
     with pytest.raises(ValueError, match='need the training class counts'):
         LMFLoss(cls_num_list=None)
+
+
+@pytest.mark.parametrize('reduction,avg_factor,expected', [
+    ('mean', None, lambda per_sample: per_sample.mean()),
+    ('mean', 7.0, lambda per_sample: per_sample.sum() / 7.0),
+    ('sum', None, lambda per_sample: per_sample.sum()),
+])
+def test_reduction_folded_into_the_kernel(batch, reduction, avg_factor,
+                                          expected):
+    """Hard labels without sample weights take one fused call whose sum is
+    the reduction; value and gradient equal reducing the per-sample losses
+    (which take the kernel's per-sample path)."""
+    logits, labels, _, counts = batch
+    loss = LMFLoss(counts)
+    z1, z2 = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    fused = loss(z1, labels, avg_factor=avg_factor,
+                 reduction_override=reduction)
+    assert fused.grad_fn.name() == 'MarginFocalNLLBackward'  # no reduction node
+    reference = expected(loss(z2, labels, reduction_override='none'))
+    torch.testing.assert_close(fused, reference, rtol=1e-12, atol=0)
+    fused.backward()
+    reference.backward()
+    torch.testing.assert_close(z1.grad, z2.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_sum_with_avg_factor_is_still_refused(batch):
+    logits, labels, _, counts = batch
+    with pytest.raises(ValueError, match='avg_factor can not be used'):
+        LMFLoss(counts)(logits, labels, avg_factor=3.0,
+                        reduction_override='sum')

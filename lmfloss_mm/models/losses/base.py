@@ -9,7 +9,8 @@ import torch.nn as nn
 from .utils import (CLASS_WEIGHT_SCHEMES, autocast_disabled,
                     check_class_counts, check_reduction,
                     class_weights_from_counts, float32_logits,
-                    normalize_by_class_weight, prepare_target, reduce_loss)
+                    normalize_by_class_weight, prepare_target, reduce_loss,
+                    total_scale)
 
 
 class MMPretrainLoss(nn.Module):
@@ -259,5 +260,19 @@ class ClassCountsLoss(MMPretrainLoss):
         self._check_ready(logits.size(1))
         target = prepare_target(label, logits, type(self).__name__,
                                 rows_sum_to_one=True)
+        scale = None if weight is not None else total_scale(
+            reduction, avg_factor, target)
+        if scale is not None:
+            loss = self.hard_label_total(logits, target, scale)
+            if loss is not None:
+                return loss
         loss = self.per_sample_loss(logits, target)
         return reduce_loss(loss, weight, reduction, avg_factor)
+
+    def hard_label_total(self, logits: torch.Tensor, target: torch.Tensor,
+                         scale: float) -> Optional[torch.Tensor]:
+        """``scale * sum_i l_i`` for ``(N,)`` class indices in one fused
+        call, which saves the reduction's operators on small batches, or
+        None when the loss has no such path (the default: the per-sample
+        losses are reduced)."""
+        return None

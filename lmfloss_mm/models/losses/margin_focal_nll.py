@@ -4,8 +4,8 @@ gradients and one softmax per term.
 Composing the losses from PyTorch operators records some twenty autograd
 nodes per call and computes every softmax twice (forward, and again in the
 backward of ``log_softmax``). :class:`MarginFocalNLL` computes each term's
-softmax once in the forward pass, keeps it, and gives the gradient in closed
-form from it in the backward pass.
+softmax once in the forward pass and the gradient in closed form from it, so
+the backward pass is a single multiplication.
 
 Soft targets use the autograd composition in each loss's module; both paths
 are checked against the same formulas and with ``gradcheck``.
@@ -89,6 +89,28 @@ def _focal_and_slope(log_p: torch.Tensor, gamma: float
     return focal, minus_slope
 
 
+def _gradient(index: torch.Tensor, terms) -> torch.Tensor:
+    """``sum_t slope_t * (softmax_t - e_y)``: the ``(N, C)`` gradient of the
+    per-sample losses for a unit upstream gradient, written into the first
+    term's softmax (each softmax is used here for the last time).
+
+    Args:
+        index (Tensor): ``(N, 1)`` target indices ``y``.
+        terms: ``(softmax, slope)`` pairs, ``(N, C)`` and ``(N, 1)``; a pair
+            whose softmax is None is skipped.
+    """
+    grad = slope = None
+    for p, term_slope in terms:
+        if p is None:
+            continue
+        if grad is None:
+            grad, slope = p.mul_(term_slope), term_slope
+        else:
+            grad.addcmul_(p, term_slope)
+            slope = slope + term_slope
+    return grad.scatter_add_(1, index, -slope)
+
+
 class MarginFocalNLL(torch.autograd.Function):
     r"""Per-sample ``c_LDAM * LDAM + c_focal * focal`` for hard labels.
 
@@ -110,10 +132,11 @@ class MarginFocalNLL(torch.autograd.Function):
             g\,c_{LDAM}\,s\,(\mathrm{softmax}(a) - e_y)
           - g\,c_{focal}\,f'(\log p_y)\,(\mathrm{softmax}(z) - e_y).
 
-    The forward pass computes each softmax once and saves it (one ``(N, C)``
-    tensor per term, nothing else of that size), the backward pass only
-    scales and adds them: per term, the work of ``F.cross_entropy``. The
-    backward pass is not itself differentiable: a double backward raises
+    The forward pass computes each softmax once and, when the logits need a
+    gradient, combines the terms into the gradient for ``g = 1``, written
+    into the first term's softmax (one ``(N, C)`` tensor is kept, nothing
+    else of that size); the backward pass is one multiplication by ``g``.
+    The backward pass is not itself differentiable: a double backward raises
     ``RuntimeError`` (one-hot soft targets give the same loss through
     autograd, with higher derivatives).
 
@@ -127,13 +150,18 @@ class MarginFocalNLL(torch.autograd.Function):
             the LDAM term; None skips the term.
         focal_coef (Tensor, optional): ``(N,)`` coefficients ``c_focal`` of
             the focal term; None skips the term.
+        total (bool): return the sum of the ``(N,)`` losses (a reduction
+            folded into the coefficients, see :func:`~.utils.total_scale`:
+            no separate reduction node in the graph).
 
     Returns:
-        Tensor: ``(N,)`` losses.
+        Tensor: ``(N,)`` losses, or their sum when ``total``.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, margin, s, gamma, ldam_coef, focal_coef):
+    def forward(ctx, logits, target, margin, s, gamma, ldam_coef, focal_coef,
+                total):
+        ctx.total = total
         index = target[:, None]
         loss = p_ldam = ldam_slope = p_focal = focal_slope = None
         if ldam_coef is not None:
@@ -151,8 +179,11 @@ class MarginFocalNLL(torch.autograd.Function):
             loss = focal_coef * focal if loss is None else torch.addcmul(
                 loss, focal_coef, focal)
             focal_slope = focal_coef * minus_slope
-        ctx.save_for_backward(index, p_ldam, ldam_slope, p_focal, focal_slope)
-        return loss.squeeze(1)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(
+                _gradient(index, ((p_ldam, ldam_slope),
+                                  (p_focal, focal_slope))))
+        return loss.sum() if total else loss.squeeze(1)
 
     @staticmethod
     def backward(ctx, grad_loss):
@@ -166,21 +197,9 @@ class MarginFocalNLL(torch.autograd.Function):
                 'labels as one-hot soft targets '
                 '(F.one_hot(labels, C).float()), which give the same loss '
                 'through autograd.')
-        index, p_ldam, ldam_slope, p_focal, focal_slope = ctx.saved_tensors
-        grad_loss = grad_loss[:, None]
-        # sum over the terms of g * slope * (softmax - e_y)
-        grad = slope = None
-        for p, term_slope in ((p_ldam, ldam_slope), (p_focal, focal_slope)):
-            if p is None:
-                continue
-            g = grad_loss * term_slope
-            if grad is None:
-                grad, slope = p * g, g
-            else:
-                grad.addcmul_(p, g)
-                slope = slope + g
-        grad.scatter_add_(1, index, -slope)
-        return grad, None, None, None, None, None, None
+        (grad, ) = ctx.saved_tensors
+        grad = grad * (grad_loss if ctx.total else grad_loss[:, None])
+        return grad, None, None, None, None, None, None, None
 
 
 def margin_focal_nll(logits: torch.Tensor,
@@ -189,12 +208,13 @@ def margin_focal_nll(logits: torch.Tensor,
                      s: float = 1.0,
                      gamma: float = 0.0,
                      ldam_coef: Optional[torch.Tensor] = None,
-                     focal_coef: Optional[torch.Tensor] = None
-                     ) -> torch.Tensor:
+                     focal_coef: Optional[torch.Tensor] = None,
+                     total: bool = False) -> torch.Tensor:
     """Functional form of :class:`MarginFocalNLL` (see there)."""
     if ldam_coef is None and focal_coef is None:
         raise ValueError('margin_focal_nll needs ldam_coef or focal_coef')
     if margin is None:
         margin = logits.new_zeros(logits.size(0))
     return MarginFocalNLL.apply(logits, target, margin, float(s),
-                                float(gamma), ldam_coef, focal_coef)
+                                float(gamma), ldam_coef, focal_coef,
+                                bool(total))

@@ -275,10 +275,38 @@ def sample_coefficient(logits: torch.Tensor, target: torch.Tensor,
     """
     if class_weight is None:
         return logits.new_full((target.size(0), ), scale)
-    omega = target_class_weight(target, class_weight)
+    return scaled_weights(target_class_weight(target, class_weight), scale,
+                          normalize)
+
+
+def scaled_weights(omega: torch.Tensor, scale: float = 1.0,
+                   normalize: bool = False) -> torch.Tensor:
+    """``scale * omega``, with ``omega`` divided by its batch mean first
+    when ``normalize`` (see :func:`sample_coefficient`)."""
     if normalize:
-        omega = omega / omega.mean().clamp_min(1e-12)
+        return omega * (scale / omega.mean().clamp_min(1e-12))
     return omega if scale == 1 else omega * scale
+
+
+def total_scale(reduction: str, avg_factor: Optional[float],
+                target: torch.Tensor) -> Optional[float]:
+    """The factor ``f`` with ``reduce_loss(l, None, reduction, avg_factor) ==
+    f * l.sum()`` for the per-sample losses ``l`` of ``(N,)`` class indices
+    (``1 / N`` or ``1 / avg_factor`` for ``'mean'``, 1 for ``'sum'``), or
+    None where the reduction is not such a sum: ``'none'``, soft targets, an
+    empty batch, a tensor or zero ``avg_factor``, and ``'sum'`` with
+    ``avg_factor`` (which :func:`reduce_loss` refuses)."""
+    if target.dim() != 1 or target.numel() == 0:
+        return None
+    if reduction == 'mean':
+        if avg_factor is None:
+            return 1.0 / target.numel()
+        if torch.is_tensor(avg_factor) or not avg_factor:
+            return None
+        return 1.0 / avg_factor
+    if reduction == 'sum' and avg_factor is None:
+        return 1.0
+    return None
 
 
 def soft_target_nll(log_prob: torch.Tensor, target: torch.Tensor,
@@ -346,7 +374,8 @@ __all__ = [
     'effective_number_weights',
     'prepare_target', 'check_soft_target_rows', 'soft_target_sum_tolerance',
     'SOFT_TARGET_SUM_TOL', 'target_class_weight',
-    'normalize_by_class_weight', 'sample_coefficient', 'soft_target_nll',
+    'normalize_by_class_weight', 'sample_coefficient', 'scaled_weights',
+    'total_scale', 'soft_target_nll',
     'reduce_loss', 'check_reduction', 'float32_logits', 'autocast_disabled',
     'one_minus_p', 'focusing_weight'
 ]
