@@ -1,4 +1,6 @@
-"""Cross-validated CE / focal / LDAM / LMF benchmark on real dermoscopy images.
+"""Cross-validated benchmark of the long-tail methods (CE / focal / LDAM /
+LMF by default, every single-label method with ``--methods all``) on real
+dermoscopy images.
 
 Data: the 1,512 images of the ISIC 2018 Task 3 test set (the HAM10000
 distribution; NV 909, BKL 217, MEL 171, BCC 93, DF 44, AKIEC 43, VASC 35).
@@ -12,15 +14,21 @@ The script
    split``): stratified k-fold cross-validation, every image tested exactly
    once, and a stratified validation part of the training folds for
    checkpoint selection (:mod:`lmfloss_mm.benchmarking.folds`),
-3. trains every loss x fold x seed with MMEngine's ``Runner`` (in-process)
-   from the project's configs, tests the best-validation-macro-F1 checkpoint
-   on the held-out fold and stores its run record
-   ``runs/<loss>/fold<k>_seed<s>/metrics.json`` with ``predictions.pkl``
+3. trains every method x fold x seed with MMEngine's ``Runner``
+   (in-process) from the project's configs, tests the best-validation-
+   macro-F1 checkpoint on the held-out fold and stores its run record
+   ``runs/<method>/fold<k>_seed<s>/metrics.json`` with ``predictions.pkl``
    (runs with a record, or with the ``result.json`` of earlier versions, are
-   skipped, so an interrupted benchmark resumes),
-4. prints a Markdown report (mean ± std over folds x seeds, per-class F1,
-   paired differences to cross-entropy with 95% t-intervals) and writes
-   ``results.md``, ``runs.csv`` and ``runs.jsonl`` in the work root.
+   skipped, so an interrupted benchmark resumes); a second stage (cRT, LWS,
+   tau-norm, weight balancing) runs after its first stage and starts from
+   that run's best checkpoint of the same fold and seed; post-hoc logit
+   adjustment (``ce-posthoc-la``) is computed from the CE runs' predictions,
+4. prints a Markdown report (mean ± std over folds x seeds of macro-F1,
+   balanced accuracy, accuracy, AUC and many/medium/few-shot accuracy,
+   per-class F1, paired differences to cross-entropy and to LMF with 95%
+   t-intervals) and writes ``results.md``, the forest plot
+   ``forest_macro_f1.png``, ``runs.csv`` and ``runs.jsonl`` in the work
+   root (see docs/which_method.md).
 
 The work lives in :mod:`lmfloss_mm.benchmarking.cross_validation`; this
 script is its command line. ``tools/make_tables.py`` and
@@ -28,18 +36,22 @@ script is its command line. ``tools/make_tables.py`` and
 
 Presets:
 
-* ``cpu`` (default): ``configs/benchmark/resnet18-w16_48px_1xb32-{loss}-12e_
-  isic2018-cv.py``, a narrow ResNet-18 from scratch at 48 px that inherits
-  the paper config of the loss (dataset class, runtime, Adam, loss
-  settings).  4 losses x 5 folds x 1 seed take about an hour on 2 CPU cores.
+* ``cpu`` (default): ``configs/benchmark/resnet18-w16_48px_1xb32-{method}-
+  {epochs}e_isic2018-cv.py``, a narrow ResNet-18 from scratch at 48 px with the
+  paper configs' dataset class, runtime, Adam and loss settings (the CE
+  config inherits the paper CE config; the others inherit it and set the
+  loss of their paper config).  4 losses x 5 folds x 1 seed take about an
+  hour on 2 CPU cores.
 * ``gpu`` (``--gpu``): the paper configs
-  ``configs/ham10000/{arch}_in1k-pre_1xb32-{loss}-100e_ham10000.py``
+  ``configs/ham10000/{arch}_in1k-pre_1xb32-{method}-{epochs}e_ham10000.py``
   (ImageNet-pretrained ResNet-50 or EfficientNetV2-S, 224 px, 100 epochs).
 
 Examples::
 
     python tools/benchmark_isic2018_cv.py                  # CPU preset
     python tools/benchmark_isic2018_cv.py --seeds 0 1 2 --epochs 10
+    python tools/benchmark_isic2018_cv.py --methods all --seeds 0 1 2 \
+        --work-root work_dirs/which_method
     python tools/benchmark_isic2018_cv.py --gpu --arch efficientnetv2-s
     python tools/benchmark_isic2018_cv.py --gpu --from-scratch --amp bf16 \
         --cache-images --workers 8 --epochs 20
@@ -57,8 +69,8 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
 from mmengine.config import DictAction  # noqa: E402
 
 from lmfloss_mm.benchmarking.cross_validation import (  # noqa: E402
-    ARCHS, LOSSES, PRESETS, CVOptions, SettingsMismatch, collect_records,
-    dry_run, run_benchmark, settings_of, write_report)
+    ARCHS, LOSSES, METHODS, PRESETS, CVOptions, SettingsMismatch,
+    collect_records, dry_run, run_benchmark, settings_of, write_report)
 from lmfloss_mm.benchmarking.overrides import AMP_DTYPES  # noqa: E402
 
 DEFAULT_DATA = REPO / '..' / 'shared' / 'data' / 'isic2018_task3_test'
@@ -66,8 +78,8 @@ DEFAULT_DATA = REPO / '..' / 'shared' / 'data' / 'isic2018_task3_test'
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='5-fold cross-validated CE/focal/LDAM/LMF benchmark on '
-        'the ISIC 2018 Task 3 test images.')
+        description='5-fold cross-validated benchmark of the long-tail '
+        'methods on the ISIC 2018 Task 3 test images.')
     parser.add_argument(
         '--data', default=str(DEFAULT_DATA),
         help='folder with ISIC2018_Task3_Test_GroundTruth.csv and the images '
@@ -80,8 +92,12 @@ def parse_args(argv=None):
                         dest='preset', help='same as --preset gpu')
     parser.add_argument('--arch', choices=ARCHS, default='resnet50',
                         help='backbone of the gpu preset')
-    parser.add_argument('--losses', nargs='+', choices=LOSSES,
-                        default=list(LOSSES))
+    parser.add_argument(
+        '--methods', '--losses', nargs='+', choices=METHODS + ('all', ),
+        default=list(LOSSES), metavar='METHOD',
+        help='methods to run, or all (default: the paper\'s four losses, '
+        f'{" ".join(LOSSES)}); the first stage or CE run a method starts '
+        f'from is added. Methods: {", ".join(METHODS)}')
     parser.add_argument('--folds', type=int, default=5,
                         help='number of cross-validation folds')
     parser.add_argument('--run-folds', type=int, nargs='+', default=None,
@@ -146,6 +162,12 @@ def parse_args(argv=None):
         parser.error('--val-ratio must be in (0, 1)')
     if args.workers is not None and args.workers < 0:
         parser.error('--workers must be >= 0')
+    if 'all' in args.methods:
+        if len(args.methods) > 1:
+            parser.error('--methods all runs every method; give it alone')
+        args.methods = list(METHODS)
+    elif len(set(args.methods)) != len(args.methods):
+        parser.error(f'--methods lists a method twice: {args.methods}')
     if args.amp:
         args.amp = AMP_DTYPES[args.amp]
     return args
@@ -155,7 +177,7 @@ def options_of(args) -> CVOptions:
     """The library's options from the command line."""
     return CVOptions(
         repo=str(REPO), data=args.data, preset=args.preset, arch=args.arch,
-        losses=args.losses, n_folds=args.folds, run_folds=args.run_folds,
+        methods=args.methods, n_folds=args.folds, run_folds=args.run_folds,
         seeds=args.seeds, split_seed=args.split_seed,
         val_ratio=args.val_ratio, epochs=args.epochs, img_size=args.img_size,
         work_root=args.work_root, resize_cache=not args.no_resize_cache,
@@ -188,8 +210,8 @@ def main(argv=None):
         raise SystemExit(str(error))
     print()
     print(write_report(work_root, records))
-    print(f'Written: {work_root}/results.md, runs.csv, runs.jsonl',
-          flush=True)
+    print(f'Written: {work_root}/results.md, runs.csv, runs.jsonl (and '
+          'forest_macro_f1.png when runs pair up)', flush=True)
     if failures:
         raise SystemExit(f'{len(failures)} run(s) failed: {failures}')
     return records

@@ -11,7 +11,10 @@ and writes to ``--out-dir``:
   summed;
 * ``reliability/<config-stem>.png``: reliability diagram of the pooled
   test predictions of all runs, ECE in the title, plus ``calibration.csv``
-  (accuracy and ECE in percent, like ``ImbalancedClsMetric``).
+  (accuracy and ECE in percent, like ``ImbalancedClsMetric``);
+* ``forest/<dataset>_<backbone>.png``: forest plot of the paired macro-F1
+  differences of every loss to CE and to LMF (runs with the same fold and
+  seed; mean and 95% t-interval), when runs pair up.
 
 Reliability diagrams need each run's test predictions (``predictions.pkl``
 of ``mim test ... --out``); runs without them are left out with a message.
@@ -40,9 +43,10 @@ from lmfloss_mm.results.predictions import (group_runs,  # noqa: E402
                                             summed_confusion)
 from lmfloss_mm.visualization import (plot_confusion_matrix,  # noqa: E402
                                       plot_per_class_f1,
-                                      plot_reliability_diagram, save_figure)
+                                      plot_reliability_diagram,
+                                      plot_runs_forest, save_figure)
 
-FIGURES = ('f1', 'confusion', 'reliability')
+FIGURES = ('f1', 'confusion', 'reliability', 'forest')
 
 
 def parse_args(argv=None):
@@ -145,6 +149,25 @@ def draw_reliability_diagrams(runs, out_dir, dpi, n_bins, log=print):
     return written
 
 
+def draw_forest_plots(runs, out_dir, dpi, log=print):
+    """One forest plot of the paired macro-F1 differences per dataset x
+    backbone whose runs pair up with CE or LMF."""
+    written = []
+    groups = group_runs(runs, key=lambda r: (r.dataset, r.backbone))
+    for (dataset, backbone), group in groups.items():
+        fig = plot_runs_forest(
+            group, title=f'{dataset} / {backbone}: paired macro-F1 '
+            'differences')
+        if fig is None:
+            log(f'skip forest plot of {dataset} / {backbone}: no run shares '
+                'its fold and seed with a ce or lmf run')
+            continue
+        written.append(save_figure(
+            fig, osp.join(out_dir, 'forest',
+                          out_name(f'{dataset}_{backbone}') + '.png'), dpi))
+    return written
+
+
 def main(argv=None):
     args = parse_args(argv)
     out_dir = args.out_dir or osp.join(args.work_root, 'plots')
@@ -165,6 +188,8 @@ def main(argv=None):
     if 'reliability' in args.figures:
         written += draw_reliability_diagrams(runs, out_dir, args.dpi,
                                              args.bins)
+    if 'forest' in args.figures:
+        written += draw_forest_plots(runs, out_dir, args.dpi)
     print(f'Wrote {len(written)} file(s) to {out_dir}:')
     for path in written:
         print(f'  {osp.relpath(path, out_dir)}')

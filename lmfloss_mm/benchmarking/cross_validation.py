@@ -1,28 +1,32 @@
-"""Cross-validated comparison of the losses on the ISIC 2018 Task 3 test
+"""Cross-validated comparison of the methods on the ISIC 2018 Task 3 test
 images (``tools/benchmark_isic2018_cv.py``).
 
 1. :func:`prepare_data` builds a data root the project's ``HAM10000``
    dataset class reads and one split file per fold (:mod:`.folds`);
-2. :func:`run_benchmark` trains every loss x fold x seed in this process
+2. :func:`run_benchmark` trains every method x fold x seed in this process
    (:func:`~.in_process.train_test_run`) from the preset's configs, tests
    the best-validation-macro-F1 checkpoint on the held-out fold and stores
    the :class:`~lmfloss_mm.results.RunRecord` as
-   ``runs/<loss>/fold<k>_seed<s>/metrics.json`` (runs with a record are
+   ``runs/<method>/fold<k>_seed<s>/metrics.json``. A second stage starts
+   from the best checkpoint of its first stage's run of the same fold and
+   seed, which runs before it; a post-hoc method is computed from its
+   source run's stored predictions (:mod:`.methods`). (Runs with a record are
    skipped, so an interrupted benchmark resumes; records of the first
-   version, ``result.json``, count as done too). Each record stores the
+   version, ``result.json``, count as done too.) Each record stores the
    provenance of its run (code, libraries, threads, CPU kernels, flags;
    :mod:`lmfloss_mm.results.provenance`); new runs are refused in a work
    root whose stored runs were made under another one
    (:func:`check_same_provenance`);
 3. :func:`write_report` writes the paired report (:mod:`lmfloss_mm.results.
-   paired`) as ``results.md``, one CSV row per run (``runs.csv``) and the
-   records (``runs.jsonl``) to the work root.
+   paired`, against CE and LMF) as ``results.md``, the forest plot of the
+   paired macro-F1 differences (``forest_macro_f1.png``), one CSV row per
+   run (``runs.csv``) and the records (``runs.jsonl``) to the work root.
 
 Presets: ``cpu``, a narrow ResNet-18 from scratch at 48 px on the paper
-configs' recipe, with the loss settings of each loss's paper config
-(``configs/benchmark/resnet18-w16_48px_1xb32-{loss}-12e_isic2018-cv.py``);
-``gpu``, the paper configs themselves
-(``configs/ham10000/{arch}_in1k-pre_1xb32-{loss}-100e_ham10000.py``).
+configs' recipe, with the settings of each method's paper-scale config
+(``configs/benchmark/resnet18-w16_48px_1xb32-{method}-{epochs}e_isic2018-cv.
+py``); ``gpu``, the paper-scale configs themselves
+(``configs/ham10000/{arch}_in1k-pre_1xb32-{method}-{epochs}e_ham10000.py``).
 """
 import datetime
 import json
@@ -35,9 +39,11 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from lmfloss_mm.datasets.splits import split_class_counts
-from lmfloss_mm.fileio import write_text_atomic
-from lmfloss_mm.results.labels import LOSS_ORDER, PAPER_LOSSES
-from lmfloss_mm.results.paired import paired_report
+from lmfloss_mm.fileio import dump_json_atomic, write_text_atomic
+from lmfloss_mm.grid.stages import FirstStageMissing, first_stage_of
+from lmfloss_mm.results.labels import LOSS_ORDER
+from lmfloss_mm.results.paired import (DEFAULT_REFERENCES,
+                                       LEADERBOARD_SCALARS, paired_report)
 from lmfloss_mm.results.provenance import (check_stored_provenance,
                                            collect_provenance,
                                            describe_provenance,
@@ -45,33 +51,42 @@ from lmfloss_mm.results.provenance import (check_stored_provenance,
 from lmfloss_mm.results.reader import LEGACY_RECORD_FILE, load_runs
 from lmfloss_mm.results.record import CV_DATASET, RECORD_FILE, RunRecord
 from lmfloss_mm.results.summary import runs_table
+from lmfloss_mm.results.work_dir import PREDICTIONS_FILE
 from lmfloss_mm.runner.progress import RunProgress
 from lmfloss_mm.runner.train_test import load_config
+from lmfloss_mm.runner.work_dir import best_checkpoint, save_best_key
 from .folds import (build_data_root, cv_assignment, split_file_path,
                     write_cv_split_files)
 from .in_process import train_test_run
+from .methods import (DEFAULT_METHODS, METHODS, POST_HOC, find_config,
+                      method_of_config, order_methods, post_hoc_record)
 from .overrides import (drop_pretrained_init, set_image_size,
                         set_loader_options, use_amp)
 
-__all__ = ['LOSSES', 'ARCHS', 'PRESETS', 'SETTING_KEYS', 'CVOptions',
-           'SettingsMismatch', 'settings_of', 'check_settings', 'plan_runs',
-           'build_config', 'config_summary', 'prepare_data', 'run_one',
-           'collect_records', 'check_same_provenance', 'write_report',
-           'dry_run', 'run_benchmark']
+__all__ = ['LOSSES', 'METHODS', 'REFERENCES', 'ARCHS', 'PRESETS',
+           'SETTING_KEYS', 'FOREST_FILE', 'CVOptions', 'SettingsMismatch',
+           'settings_of', 'check_settings', 'set_epochs', 'run_epochs',
+           'plan_runs', 'build_config', 'config_summary', 'prepare_data',
+           'first_stage_checkpoint', 'planned_load_from', 'post_hoc_run',
+           'run_one', 'collect_records', 'check_same_provenance',
+           'write_report', 'dry_run', 'run_benchmark']
 
-#: The paper's four losses, in report order.
-LOSSES = PAPER_LOSSES
+#: The paper's four losses, in report order: the methods trained by default.
+LOSSES = DEFAULT_METHODS
+#: The methods every other method is compared with, pair by pair.
+REFERENCES = DEFAULT_REFERENCES
 ARCHS = ('resnet50', 'efficientnetv2-s')
-#: Config of every preset (relative to the repository; ``{loss}`` and
-#: ``{arch}`` are filled in), default work root and backbone label.
+#: Config of every preset (relative to the repository; ``{method}`` and
+#: ``{arch}`` are filled in, ``{epochs}`` is the number in the config's
+#: name), default work root and backbone label.
 PRESETS = {
     'cpu': dict(
-        config='configs/benchmark/resnet18-w16_48px_1xb32-{loss}-12e_'
-        'isic2018-cv.py',
+        config='configs/benchmark/resnet18-w16_48px_1xb32-{method}-{epochs}e'
+        '_isic2018-cv.py',
         work_root='work_dirs/benchmark_isic2018',
         arch='resnet18-w16'),
     'gpu': dict(
-        config='configs/ham10000/{arch}_in1k-pre_1xb32-{loss}-100e_'
+        config='configs/ham10000/{arch}_in1k-pre_1xb32-{method}-{epochs}e_'
         'ham10000.py',
         work_root='work_dirs/benchmark_isic2018_gpu_{arch}',
         arch='resnet50'),
@@ -98,7 +113,8 @@ class CVOptions:
             the images.
         preset (str): ``'cpu'`` or ``'gpu'``.
         arch (str): Backbone of the gpu preset (:data:`ARCHS`).
-        losses (Sequence[str]): Losses to train (:data:`LOSSES`).
+        methods (Sequence[str]): Methods to run (:data:`METHODS`; the
+            first stages and post-hoc sources they need are added).
         n_folds (int): Cross-validation folds (>= 2).
         run_folds (Sequence[int], optional): Train only these folds.
         seeds (Sequence[int]): Training seeds (the folds do not change).
@@ -119,7 +135,7 @@ class CVOptions:
     data: str
     preset: str = 'cpu'
     arch: str = 'resnet50'
-    losses: Sequence[str] = LOSSES
+    methods: Sequence[str] = LOSSES
     n_folds: int = 5
     run_folds: Optional[Sequence[int]] = None
     seeds: Sequence[int] = (0, )
@@ -136,10 +152,31 @@ class CVOptions:
     num_workers: Optional[int] = None
     cache_images: bool = False
 
-    def config_path(self, loss: str) -> str:
-        """Absolute path of the preset's config of ``loss``."""
-        return osp.join(self.repo, PRESETS[self.preset]['config'].format(
-            loss=loss, arch=self.arch))
+    def config_path(self, method: str) -> str:
+        """Absolute path of the preset's config of ``method`` (of its
+        source for a post-hoc method).
+
+        Raises:
+            FileNotFoundError: The preset has no config of the method.
+        """
+        if method in POST_HOC:
+            method = POST_HOC[method].source
+        template = PRESETS[self.preset]['config'].format(
+            arch=self.arch, method='{method}', epochs='{epochs}')
+        return find_config(osp.join(self.repo, template), method)
+
+    def first_stage(self, method: str) -> Optional[str]:
+        """The method whose best checkpoint the runs of ``method`` start
+        from (the ``SecondStageHook`` of its config), or None."""
+        if method in POST_HOC:
+            return None
+        first = first_stage_of(self.config_path(method))
+        return None if first is None else method_of_config(first)
+
+    def planned_methods(self) -> List[str]:
+        """:attr:`methods` with the first stages and post-hoc sources they
+        need, each before its dependants (:func:`.methods.order_methods`)."""
+        return order_methods(list(self.methods), self.first_stage)[0]
 
     def arch_label(self) -> str:
         return self.arch if self.preset == 'gpu' else PRESETS['cpu']['arch']
@@ -160,33 +197,69 @@ def image_size_of(cfg) -> int:
     return int(sizes[0][0])
 
 
+def _scaled(value: int, epochs: int, old: int) -> int:
+    return max(1, round(value * epochs / old))
+
+
 def set_epochs(cfg, epochs: int) -> None:
-    """Set ``max_epochs`` and scale StepLR's ``step_size`` with it (the
-    paper's 30 of 100 epochs stays 30%)."""
+    """Set ``max_epochs`` and scale with it StepLR's ``step_size`` (the
+    paper's 30 of 100 epochs stays 30%), the ``start_epoch`` of a
+    ``DeferredReweightingHook`` (80 of 100 stays 80%) and the ``T_max`` of
+    a cosine schedule that spans the training."""
     old = cfg.train_cfg.max_epochs
     cfg.train_cfg.max_epochs = epochs
+    if epochs == old:
+        return
     schedulers = cfg.param_scheduler
     if isinstance(schedulers, dict):
         schedulers = [schedulers]
     for scheduler in schedulers:
-        if scheduler.get('type') == 'StepLR' and epochs != old:
-            scheduler.step_size = max(1, round(scheduler.step_size * epochs /
-                                               old))
+        if scheduler.get('type') == 'StepLR':
+            scheduler.step_size = _scaled(scheduler.step_size, epochs, old)
+        elif scheduler.get('type') == 'CosineAnnealingLR' and \
+                scheduler.get('T_max') == old:
+            scheduler.T_max = epochs
+    for hook in cfg.get('custom_hooks', None) or []:
+        if hook.get('type') == 'DeferredReweightingHook' and \
+                hook.get('start_epoch') is not None:
+            hook.start_epoch = _scaled(hook.start_epoch, epochs, old)
 
 
-def build_config(opts: CVOptions, loss: str, data_root: str,
-                 split_file: str, work_dir: str, seed: int):
-    """The config of one run: the preset's config of ``loss`` pointed at
-    the fold's split file, with the seed, work dir, epochs, image size and
-    the options of :mod:`.overrides`; ``cfg_options`` last."""
-    cfg = load_config(opts.config_path(loss))
+def run_epochs(opts: CVOptions, method: str) -> Optional[int]:
+    """Training epochs of ``method``'s runs under ``opts.epochs``: the
+    number itself for a one-stage method; a second stage's own epochs
+    scaled by ``opts.epochs`` / its first stage's epochs (at least 1);
+    None to keep the config's (no ``opts.epochs``, or a second stage
+    without epochs such as tau-normalisation's sweep)."""
+    if opts.epochs is None:
+        return None
+    first = opts.first_stage(method)
+    if first is None:
+        return opts.epochs
+    own = load_config(opts.config_path(method)).train_cfg.get('max_epochs')
+    if own is None:
+        return None
+    return _scaled(own, opts.epochs, load_config(
+        opts.config_path(first)).train_cfg.max_epochs)
+
+
+def build_config(opts: CVOptions, method: str, data_root: str,
+                 split_file: str, work_dir: str, seed: int,
+                 load_from: Optional[str] = None):
+    """The config of one run: the preset's config of ``method`` pointed at
+    the fold's split file, with the seed, work dir, epochs
+    (:func:`run_epochs`), image size, the options of :mod:`.overrides` and
+    ``load_from`` (a second stage's first-stage checkpoint);
+    ``cfg_options`` last."""
+    cfg = load_config(opts.config_path(method))
     for split in ('train', 'val', 'test'):
         dataset = cfg[f'{split}_dataloader'].dataset
         dataset.data_root = data_root
         dataset.split_file = split_file
         dataset.split = split
-    if opts.epochs is not None:
-        set_epochs(cfg, opts.epochs)
+    epochs = run_epochs(opts, method)
+    if epochs is not None:
+        set_epochs(cfg, epochs)
     if opts.img_size is not None:
         set_image_size(cfg, opts.img_size)
     cfg.work_dir = work_dir
@@ -197,6 +270,8 @@ def build_config(opts: CVOptions, loss: str, data_root: str,
         datetime.datetime.now())
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.log_level = 'WARNING'
+    if load_from is not None:
+        cfg.load_from = load_from
     if opts.from_scratch:
         drop_pretrained_init(cfg)
     if opts.amp:
@@ -222,7 +297,8 @@ def config_summary(cfg) -> dict:
         head_in_channels=cfg.model.head.in_channels,
         loss_cfg=cfg.model.head.loss.to_dict(),
         img_size=image_size_of(cfg),
-        epochs=cfg.train_cfg.max_epochs,
+        epochs=cfg.train_cfg.get('max_epochs'),
+        train_loop=cfg.train_cfg.get('type', 'EpochBasedTrainLoop'),
         optimizer=cfg.optim_wrapper.optimizer.to_dict(),
         amp=cfg.optim_wrapper.get('dtype'),
         param_scheduler=[s.to_dict() for s in schedulers],
@@ -231,6 +307,7 @@ def config_summary(cfg) -> dict:
         save_best=cfg.default_hooks.checkpoint.save_best,
         custom_hooks=[h.to_dict() for h in cfg.custom_hooks],
         evaluator=cfg.test_evaluator.to_dict(),
+        load_from=cfg.get('load_from'),
         datasets={
             split: dict(type=cfg[f'{split}_dataloader'].dataset.type,
                         data_root=cfg[f'{split}_dataloader'].dataset.data_root,
@@ -247,7 +324,8 @@ def config_summary(cfg) -> dict:
 def settings_of(opts: CVOptions) -> dict:
     """The settings of this call that define the experiment
     (:data:`SETTING_KEYS`), plus ``work_root`` and ``resize_cache``."""
-    probe = load_config(opts.config_path(opts.losses[0]))
+    probe = load_config(opts.config_path(next(
+        m for m in opts.planned_methods() if opts.first_stage(m) is None)))
     settings = dict(
         preset=opts.preset,
         arch=opts.arch_label(),
@@ -299,17 +377,32 @@ def environment() -> dict:
 
 
 # ------------------------------------------------------------------- runs
-def run_dir(work_root: str, loss: str, fold: int, seed: int) -> str:
-    return osp.join(work_root, 'runs', loss, f'fold{fold}_seed{seed}')
+def run_dir(work_root: str, method: str, fold: int, seed: int) -> str:
+    return osp.join(work_root, 'runs', method, f'fold{fold}_seed{seed}')
 
 
 def plan_runs(opts: CVOptions) -> List[dict]:
-    """Every (loss, fold, seed) to run, seed-major then fold then loss (so
-    an interrupted benchmark has complete pairs)."""
+    """Every (method, fold, seed) to run, seed-major then fold then method
+    (so an interrupted benchmark has complete pairs), each first stage or
+    post-hoc source before its dependants (:meth:`CVOptions.
+    planned_methods`).
+
+    Each plan is ``dict(loss=<method>, fold=, seed=, kind=, source=)``:
+    ``kind`` is ``'train'``, ``'second stage'`` (``source``: the first
+    stage, whose best checkpoint of the same fold and seed it loads) or
+    ``'post-hoc'`` (``source``: the run whose predictions it adjusts).
+    """
     folds = opts.run_folds if opts.run_folds is not None else range(
         opts.n_folds)
-    return [dict(loss=loss, fold=fold, seed=seed) for seed in opts.seeds
-            for fold in folds for loss in opts.losses]
+    kinds = {}
+    for method in opts.planned_methods():
+        first = opts.first_stage(method)
+        kinds[method] = (
+            ('post-hoc', POST_HOC[method].source) if method in POST_HOC else
+            ('second stage', first) if first else ('train', None))
+    return [dict(loss=method, fold=fold, seed=seed, kind=kind, source=source)
+            for seed in opts.seeds for fold in folds
+            for method, (kind, source) in kinds.items()]
 
 
 def data_root_of(settings: dict) -> str:
@@ -338,19 +431,87 @@ def _stored(folder: str) -> Optional[str]:
 
 
 def _cleanup_checkpoints(work_dir: str) -> None:
-    """Remove the last-epoch checkpoints (the best one stays)."""
+    """Remove the last-epoch checkpoints (the best one stays: the tested
+    model, and where second stages start from)."""
     for name in os.listdir(work_dir):
         if name.startswith('epoch_') and name.endswith('.pth') or \
                 name == 'last_checkpoint':
             os.remove(osp.join(work_dir, name))
 
 
+def _first_stage_best(plan: dict, settings: dict, opts: CVOptions):
+    """``(folder, save_best key)`` of the first-stage run of ``plan``."""
+    folder = run_dir(settings['work_root'], plan['source'], plan['fold'],
+                     plan['seed'])
+    return folder, save_best_key(load_config(opts.config_path(
+        plan['source'])))
+
+
+def planned_load_from(plan: dict, settings: dict, opts: CVOptions) -> str:
+    """What a dry run shows as a second stage's ``load_from``: the
+    pattern of its first stage's best checkpoint."""
+    folder, save_best = _first_stage_best(plan, settings, opts)
+    return osp.join(folder, f'best_{save_best.replace("/", "_")}_*.pth')
+
+
+def first_stage_checkpoint(plan: dict, settings: dict,
+                           opts: CVOptions) -> str:
+    """The best checkpoint of the first-stage run (``plan['source']``) of
+    the second-stage run ``plan``, same fold and seed.
+
+    Raises:
+        FirstStageMissing: That run has no record or no best checkpoint;
+            the message names its folder and the fix.
+    """
+    folder, save_best = _first_stage_best(plan, settings, opts)
+    checkpoint = best_checkpoint(folder, save_best) if _stored(folder) \
+        else None
+    if checkpoint is None:
+        raise FirstStageMissing(
+            f'{plan["loss"]} fold {plan["fold"]} seed {plan["seed"]} starts '
+            f'from the best checkpoint of its first stage {plan["source"]}, '
+            f'{planned_load_from(plan, settings, opts)}, which does not '
+            'exist (that run failed, or its folder was changed); delete '
+            f'{folder} and run the benchmark again')
+    return checkpoint
+
+
+def post_hoc_run(plan: dict, settings: dict) -> RunRecord:
+    """Compute and store the record of the post-hoc run ``plan`` from the
+    stored record and predictions of its source run (same fold and seed;
+    :func:`.methods.post_hoc_record`). Always recomputed, so it follows
+    its source.
+
+    Raises:
+        FileNotFoundError: The source run has no record.
+    """
+    from lmfloss_mm.results.reader import read_record
+    method, fold, seed = plan['loss'], plan['fold'], plan['seed']
+    source_dir = run_dir(settings['work_root'], plan['source'], fold, seed)
+    stored = _stored(source_dir)
+    if stored is None:
+        raise FileNotFoundError(
+            f'{method} fold {fold} seed {seed} is computed from the '
+            f'predictions of {plan["source"]}, which has no record in '
+            f'{source_dir}; run {plan["source"]} first')
+    work_dir = run_dir(settings['work_root'], method, fold, seed)
+    os.makedirs(work_dir, exist_ok=True)
+    record = post_hoc_record(read_record(stored), method,
+                             osp.join(work_dir, RECORD_FILE),
+                             osp.join(work_dir, PREDICTIONS_FILE))
+    dump_json_atomic(record.to_dict(), record.path)
+    return record
+
+
 def run_one(plan: dict, settings: dict, opts: CVOptions, data_root: str,
             table, progress: RunProgress) -> RunRecord:
-    """Train and test one (loss, fold, seed), or read its stored record.
+    """Train and test one (method, fold, seed), or read its stored record
+    (a post-hoc method: compute it, :func:`post_hoc_run`).
 
     Raises:
         SettingsMismatch: The stored record has other settings.
+        FirstStageMissing: A second stage's first stage left no best
+            checkpoint.
         RuntimeError: The runner trained on other class counts than the
             split file gives.
     """
@@ -358,6 +519,11 @@ def run_one(plan: dict, settings: dict, opts: CVOptions, data_root: str,
     loss, fold, seed = plan['loss'], plan['fold'], plan['seed']
     work_dir = run_dir(settings['work_root'], loss, fold, seed)
     tag = progress.start(f'{loss} fold {fold} seed {seed}')
+    if plan.get('kind') == 'post-hoc':
+        record = post_hoc_run(plan, settings)
+        progress.print(f'{tag}: from the {plan["source"]} predictions, '
+                       f'macro-F1 {record.scalar("macro_f1"):.1f}')
+        return record
     stored = _stored(work_dir)
     if stored:
         record = read_record(stored)
@@ -367,15 +533,22 @@ def run_one(plan: dict, settings: dict, opts: CVOptions, data_root: str,
         return record
     if osp.isdir(work_dir):  # an interrupted run: start it again
         shutil.rmtree(work_dir)
+    load_from = first_stage_checkpoint(plan, settings, opts) \
+        if plan.get('kind') == 'second stage' else None
     os.makedirs(work_dir)
     split_file = split_file_path(data_root, fold, opts.n_folds,
                                  opts.val_ratio, opts.split_seed)
-    cfg = build_config(opts, loss, data_root, split_file, work_dir, seed)
+    cfg = build_config(opts, loss, data_root, split_file, work_dir, seed,
+                       load_from)
     counts = {split: c.tolist() for split, c in split_class_counts(
         table, cv_assignment(table, fold, opts.n_folds, opts.val_ratio,
                              opts.split_seed)).items()}
-    progress.print(f'{tag}: training ({settings["epochs"]} epochs, '
-                   f'{settings["img_size"]} px) ...')
+    epochs = cfg.train_cfg.get('max_epochs')
+    details = [f'{epochs} epochs' if epochs is not None else
+               cfg.train_cfg.type, f'{settings["img_size"]} px']
+    if load_from:
+        details.append('from ' + osp.relpath(load_from, settings['work_root']))
+    progress.print(f'{tag}: training ({", ".join(details)}) ...')
     record = train_test_run(
         cfg, osp.relpath(opts.config_path(loss), opts.repo), seed, fold,
         labels=dict(dataset=CV_DATASET, backbone=settings['arch'],
@@ -383,7 +556,9 @@ def run_one(plan: dict, settings: dict, opts: CVOptions, data_root: str,
         info=dict(settings={k: settings[k] for k in SETTING_KEYS},
                   resize_cache=settings['resize_cache'],
                   environment=environment(), split_file=split_file,
-                  split_counts=counts),
+                  split_counts=counts,
+                  **(dict(first_stage=plan['source'], load_from=load_from)
+                     if load_from else {})),
         progress=progress)
     if not opts.keep_checkpoints:
         _cleanup_checkpoints(work_dir)
@@ -483,17 +658,44 @@ def _provenance_notes(records: Sequence[RunRecord]) -> List[str]:
             '.' + untested]
 
 
+#: The forest plot of the paired macro-F1 differences, in the work root.
+FOREST_FILE = 'forest_macro_f1.png'
+
+
 def write_report(work_root: str, records: Sequence[RunRecord]) -> str:
-    """Write ``results.md``, ``runs.csv`` and ``runs.jsonl`` to the work
-    root and return the Markdown."""
+    """Write ``results.md`` (the paired report against each of
+    :data:`REFERENCES` that has runs, with AUC and many/medium/few-shot
+    accuracy), the forest plot :data:`FOREST_FILE` (when a method has a
+    paired difference), ``runs.csv`` and ``runs.jsonl`` to the work root
+    and return the Markdown."""
     records = sorted(records, key=_sort_key)
-    markdown = paired_report(records, 'ce', title=report_title(records),
-                             notes=report_notes(records))
+    losses = {r.loss for r in records}
+    references = [ref for ref in REFERENCES if ref in losses] or ['ce']
+    markdown = paired_report(records, references[0],
+                             title=report_title(records),
+                             notes=report_notes(records),
+                             scalars=LEADERBOARD_SCALARS,
+                             more_references=references[1:])
+    if _write_forest(work_root, records, references):
+        markdown += (f'\nForest plot of the paired macro-F1 differences: '
+                     f'{FOREST_FILE}\n')
     write_text_atomic(osp.join(work_root, 'results.md'), markdown)
     runs_table(records).write_csv(osp.join(work_root, 'runs.csv'))
     write_text_atomic(osp.join(work_root, 'runs.jsonl'), ''.join(
         json.dumps(r.to_dict(), sort_keys=True) + '\n' for r in records))
     return markdown
+
+
+def _write_forest(work_root: str, records: Sequence[RunRecord],
+                  references: Sequence[str]) -> Optional[str]:
+    """:func:`~lmfloss_mm.visualization.plot_runs_forest` of the records'
+    macro-F1 into the work root; None when no method has a paired
+    difference."""
+    from lmfloss_mm.visualization import plot_runs_forest, save_figure
+    fig = plot_runs_forest(records, references, 'macro_f1',
+                           title=report_title(records))
+    return None if fig is None else save_figure(
+        fig, osp.join(work_root, FOREST_FILE))
 
 
 # -------------------------------------------------------------------- main
@@ -503,14 +705,22 @@ def dry_run(opts: CVOptions, settings: dict, out=print) -> List[dict]:
     data_root = data_root_of(settings)
     summaries = []
     for plan in plan_runs(opts):
+        config = osp.relpath(opts.config_path(plan['loss']), opts.repo)
+        if plan['kind'] == 'post-hoc':
+            summary = dict(plan, config=config, post_hoc=POST_HOC[
+                plan['loss']]._asdict())
+            summaries.append(summary)
+            out(json.dumps(summary, sort_keys=True))
+            continue
         split_file = split_file_path(data_root, plan['fold'], opts.n_folds,
                                      opts.val_ratio, opts.split_seed)
+        load_from = planned_load_from(plan, settings, opts) \
+            if plan['kind'] == 'second stage' else None
         cfg = build_config(
             opts, plan['loss'], data_root, split_file,
             run_dir(settings['work_root'], plan['loss'], plan['fold'],
-                    plan['seed']), plan['seed'])
-        summary = dict(plan, config=osp.relpath(
-            opts.config_path(plan['loss']), opts.repo), **config_summary(cfg))
+                    plan['seed']), plan['seed'], load_from)
+        summary = dict(plan, config=config, **config_summary(cfg))
         summaries.append(summary)
         out(json.dumps(summary, sort_keys=True))
     out(f'{len(summaries)} runs planned, preset {opts.preset}, work root '
@@ -554,8 +764,9 @@ def run_benchmark(opts: CVOptions, settings: dict, out=None):
             (:func:`check_same_provenance`).
     """
     plans = plan_runs(opts)
-    to_run = sum(_stored(run_dir(settings['work_root'], p['loss'], p['fold'],
-                                 p['seed'])) is None for p in plans)
+    to_run = sum(p['kind'] != 'post-hoc' and _stored(run_dir(
+        settings['work_root'], p['loss'], p['fold'], p['seed'])) is None
+        for p in plans)
     if to_run:  # before anything is built
         check_same_provenance(settings['work_root'])
     progress = RunProgress(len(plans), to_run, out=out)

@@ -23,7 +23,8 @@ from .layout import DONE, RECORD_FILE, run_state
 from .spec import RunSpec
 
 __all__ = ['SECOND_STAGE_HOOK', 'FirstStageMissing', 'first_stage_of',
-           'chain_stages', 'first_stage_checkpoint', 'planned_load_from']
+           'chain_stages', 'first_stages_first', 'first_stage_checkpoint',
+           'planned_load_from']
 
 #: ``type`` of the hook that marks a second-stage config.
 SECOND_STAGE_HOOK = 'SecondStageHook'
@@ -145,21 +146,32 @@ def chain_stages(configs: Sequence[str]
             pending.append(first)
             added.append((first, config))
         first_stages[config] = listed
+    return first_stages_first(known, first_stages), first_stages, added
+
+
+def first_stages_first(items: Sequence[str],
+                       first_stages: Dict[str, str]) -> List[str]:
+    """``items`` in their order, except that each item's first stage
+    (``first_stages[item]``, itself in ``items``) comes before it.
+
+    Raises:
+        ValueError: The first stages form a cycle.
+    """
     ordered: List[str] = []
 
-    def place(config: str, chain: Tuple[str, ...]) -> None:
-        if config in ordered:
+    def place(item: str, chain: Tuple[str, ...]) -> None:
+        if item in ordered:
             return
-        if config in chain:
-            raise ValueError('second-stage configs form a cycle: ' +
-                             ' -> '.join(chain + (config, )))
-        if config in first_stages:
-            place(first_stages[config], chain + (config, ))
-        ordered.append(config)
+        if item in chain:
+            raise ValueError('second stages form a cycle: ' +
+                             ' -> '.join(chain + (item, )))
+        if item in first_stages:
+            place(first_stages[item], chain + (item, ))
+        ordered.append(item)
 
-    for config in known:
-        place(config, ())
-    return ordered, first_stages, added
+    for item in items:
+        place(item, ())
+    return ordered
 
 
 def first_stage_checkpoint(spec: RunSpec, cfg_options=None) -> str:

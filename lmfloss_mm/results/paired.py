@@ -1,4 +1,5 @@
-"""The paired report: each loss against a reference loss on the same data.
+"""The paired report: each loss against one or more reference losses on
+the same data.
 
 Runs of two losses with the same ``(fold, seed)`` (:attr:`RunRecord.
 pair_key`) in the same dataset and backbone were trained on the same data
@@ -6,8 +7,10 @@ from the same seed; their difference is paired.  The report gives, per
 loss, the mean ± std over its runs, the paired difference to the reference
 with a Student t 95% interval (:func:`~.stats.paired_difference`), how
 many pairs went each way, the per-class F1 and the macro-F1 of every run.
-It is the report of the cross-validated benchmark and works as well on the
-seeds of a grid (``tools/make_tables.py --paired ce``).
+It is the report of the cross-validated benchmark (against CE and LMF) and
+works as well on the seeds of a grid (``tools/make_tables.py --paired ce``).
+:func:`paired_differences` gives the paired differences of every loss to
+each reference, for the forest plot.
 """
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -21,12 +24,20 @@ from .stats import (NO_VALUE, PairedDiff, format_mean_std, format_paired,
                     mean_std, paired_difference)
 from .tables import Table
 
-__all__ = ['by_loss', 'paired', 'summary_table', 'classwise_table',
-           'per_run_table', 'paired_report', 'SCALARS']
+__all__ = ['by_loss', 'paired', 'paired_differences', 'summary_table',
+           'classwise_table', 'per_run_table', 'paired_report', 'SCALARS',
+           'LEADERBOARD_SCALARS', 'DEFAULT_REFERENCES']
 
+#: The losses the cross-validated benchmark compares every loss with.
+DEFAULT_REFERENCES = ('ce', 'lmf')
 #: Scalar metrics of the summary table (percent).
 SCALARS = (('macro_f1', 'macro-F1'), ('balanced_accuracy', 'balanced acc.'),
            ('accuracy', 'accuracy'))
+#: The summary of the cross-validated benchmark: :data:`SCALARS`, macro AUC
+#: and the many / medium / few-shot accuracy of ``ImbalancedClsMetric``.
+LEADERBOARD_SCALARS = SCALARS + (
+    ('auc_macro', 'AUC'), ('many_shot_acc', 'many-shot acc.'),
+    ('medium_shot_acc', 'medium-shot acc.'), ('few_shot_acc', 'few-shot acc.'))
 Key = Tuple[Optional[int], Optional[int]]  # (fold, seed)
 
 
@@ -76,38 +87,62 @@ def paired(runs: Sequence[RunRecord], loss: str, reference: str,
     return paired_difference([a for a, _ in pairs], [b for _, b in pairs])
 
 
+def paired_differences(runs: Sequence[RunRecord], references: Sequence[str],
+                       metric: str = 'macro_f1'
+                       ) -> 'OrderedDict[str, Dict[str, PairedDiff]]':
+    """loss -> reference -> :func:`paired` difference ``loss - reference``
+    of ``metric``, losses in report order; a loss has no entry for itself,
+    nor for a reference without runs."""
+    losses = by_loss(runs)
+    return OrderedDict(
+        (loss, {ref: paired(runs, loss, ref, metric) for ref in references
+                if ref != loss and ref in losses})
+        for loss in losses)
+
+
 def _key_order(key: Key):
     fold, seed = key
     return (-1 if seed is None else seed, -1 if fold is None else fold)
 
 
-def summary_table(runs: Sequence[RunRecord], reference: str = 'ce') -> Table:
-    """One row per loss: runs, macro-F1, balanced accuracy, accuracy (mean
-    ± std), paired differences to ``reference`` with 95% CI, wins/losses
-    and the mean time per run."""
+def _paired_cells(runs: Sequence[RunRecord], groups, loss: str,
+                  reference: str) -> List[str]:
+    """Δ macro-F1 and Δ balanced accuracy of ``loss`` vs ``reference``
+    (mean [95% CI] (n)) and its macro-F1 wins / losses."""
+    if loss == reference or reference not in groups:
+        return ['(reference)' if loss == reference else NO_VALUE] * 2 + [
+            NO_VALUE]
+    f1 = paired(runs, loss, reference, 'macro_f1')
+    bacc = paired(runs, loss, reference, 'balanced_accuracy')
+    return [f'{format_paired(f1)} (n={f1.n})',
+            f'{format_paired(bacc)} (n={bacc.n})', f'{f1.wins} / {f1.losses}']
+
+
+def summary_table(runs: Sequence[RunRecord], reference: str = 'ce',
+                  scalars: Sequence[Tuple[str, str]] = SCALARS,
+                  more_references: Sequence[str] = ()) -> Table:
+    """One row per loss: runs, the ``scalars`` (mean ± std; default
+    macro-F1, balanced accuracy, accuracy), the paired differences to
+    ``reference`` and to each of ``more_references`` with 95% CI and
+    wins/losses, and the mean time per run."""
     groups = by_loss(runs)
+    references = [reference, *more_references]
     rows = []
     for loss, keyed in groups.items():
         group = list(keyed.values())
         cells = [describe_loss(loss), str(len(group))]
-        cells += [format_mean_std(_stat(group, m)) for m, _ in SCALARS]
-        if loss == reference or reference not in groups:
-            cells += ['(reference)' if loss == reference else NO_VALUE] * 2
-            cells += [NO_VALUE]
-        else:
-            f1 = paired(runs, loss, reference, 'macro_f1')
-            bacc = paired(runs, loss, reference, 'balanced_accuracy')
-            cells += [f'{format_paired(f1)} (n={f1.n})',
-                      f'{format_paired(bacc)} (n={bacc.n})',
-                      f'{f1.wins} / {f1.losses}']
+        cells += [format_mean_std(_stat(group, m)) for m, _ in scalars]
+        for ref in references:
+            cells += _paired_cells(runs, groups, loss, ref)
         seconds = [r.seconds for r in group if r.seconds is not None]
         cells.append(f'{np.mean(seconds):.0f}' if seconds else NO_VALUE)
         rows.append(cells)
-    header = ['loss', 'runs'] + [title for _, title in SCALARS] + [
-        f'Δ macro-F1 vs {reference} [95% CI]',
-        f'Δ bal. acc. vs {reference} [95% CI]',
-        f'macro-F1 better / worse than {reference}', 's / run']
-    return Table('Summary', header, rows)
+    header = ['loss', 'runs'] + [title for _, title in scalars]
+    for ref in references:
+        header += [f'Δ macro-F1 vs {ref} [95% CI]',
+                   f'Δ bal. acc. vs {ref} [95% CI]',
+                   f'macro-F1 better / worse than {ref}']
+    return Table('Summary', header + ['s / run'], rows)
 
 
 def classwise_table(runs: Sequence[RunRecord],
@@ -163,8 +198,11 @@ def per_run_table(runs: Sequence[RunRecord],
 
 
 def _paired_section(runs: Sequence[RunRecord], reference: str,
-                    notes: Sequence[str]) -> List[str]:
+                    notes: Sequence[str],
+                    scalars: Sequence[Tuple[str, str]] = SCALARS,
+                    more_references: Sequence[str] = ()) -> List[str]:
     groups = by_loss(runs)
+    more = [ref for ref in more_references if ref in groups]
     n_pairs = {loss: paired(runs, loss, reference, 'macro_f1').n
                for loss in groups if loss != reference}
     held_out = 'the held-out fold' if all(
@@ -174,8 +212,9 @@ def _paired_section(runs: Sequence[RunRecord], reference: str,
         'Percent; mean ± sample std over all runs (folds × seeds) of a '
         f'loss. Δ = paired difference to {reference} over the runs with the '
         'same fold and seed, with a Student t 95% confidence interval '
-        f'(n pairs: {", ".join(f"{k} {v}" for k, v in n_pairs.items())}).',
-        summary_table(runs, reference).markdown()]
+        f'(n pairs: {", ".join(f"{k} {v}" for k, v in n_pairs.items())})' +
+        (f'; the same against {", ".join(more)}.' if more else '.'),
+        summary_table(runs, reference, scalars, more).markdown()]
     if any(r.metric('f1_classwise') is not None for r in runs):
         parts += [
             'Per-class F1 (mean ± std over runs; Δ rows: paired difference '
@@ -186,9 +225,24 @@ def _paired_section(runs: Sequence[RunRecord], reference: str,
 
 
 def paired_report(runs: Sequence[RunRecord], reference: str = 'ce',
-                  title: str = '', notes: Sequence[str] = ()) -> str:
+                  title: str = '', notes: Sequence[str] = (),
+                  scalars: Sequence[Tuple[str, str]] = SCALARS,
+                  more_references: Sequence[str] = ()) -> str:
     """The paired report of ``runs`` in Markdown: one section per dataset
-    x backbone (a single one without its own heading)."""
+    x backbone (a single one without its own heading).
+
+    Args:
+        runs (Sequence[RunRecord]): The runs.
+        reference (str): Loss every other loss is compared with (summary,
+            per-class F1). Defaults to ``'ce'``.
+        title (str): Heading. Defaults to none.
+        notes (Sequence[str]): Paragraphs before the tables.
+        scalars (Sequence[tuple[str, str]]): ``(metric, column title)`` of
+            the summary's mean ± std columns. Defaults to :data:`SCALARS`.
+        more_references (Sequence[str]): Further losses every loss is
+            compared with in the summary (those with runs). Defaults to
+            none.
+    """
     heading = [f'## {title}'] if title else []
     if not runs:
         return '\n\n'.join(heading + ['No results yet.']) + '\n'
@@ -200,10 +254,12 @@ def paired_report(runs: Sequence[RunRecord], reference: str = 'ce',
             if group:
                 groups[(dataset, backbone)] = group
     if len(groups) == 1:
-        parts = heading + _paired_section(runs, reference, notes)
+        parts = heading + _paired_section(runs, reference, notes, scalars,
+                                          more_references)
     else:
         parts = heading + list(notes)
         for (dataset, backbone), group in groups.items():
             parts.append(f'### {display(dataset)}, {display(backbone)}')
-            parts += _paired_section(group, reference, ())
+            parts += _paired_section(group, reference, (), scalars,
+                                     more_references)
     return '\n\n'.join(parts) + '\n'

@@ -13,11 +13,13 @@ from .class_stats import (DEFAULT_MAX_M, ClassStats, collect_config_counts,
 from .figures import (plot_class_counts, plot_confusion_matrix,
                       plot_per_class_f1, plot_reliability_diagram,
                       row_normalise, save_figure)
+from .forest import forest_order, plot_paired_forest, plot_runs_forest
 
 __all__ = [
     'DEFAULT_MAX_M', 'ClassStats', 'collect_config_counts',
     'compute_class_stats', 'config_loss_info', 'format_table',
     'imbalance_ratio', 'write_csv', 'write_markdown', 'plot_class_counts',
     'plot_confusion_matrix', 'plot_per_class_f1', 'plot_reliability_diagram',
-    'row_normalise', 'save_figure'
+    'row_normalise', 'save_figure', 'forest_order', 'plot_paired_forest',
+    'plot_runs_forest'
 ]

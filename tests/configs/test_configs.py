@@ -121,6 +121,11 @@ TRAINED_ELSEWHERE = {
     # tests/decoupled/test_decoupled_configs.py (second stages start from a
     # first-stage checkpoint)
     **{p: 'decoupled' for p in DECOUPLED_CONFIGS},
+    # tests/benchmarking/test_methods.py (second stages of the benchmark,
+    # trained from their first stage's run)
+    **{REPO / f'configs/benchmark/resnet18-w16_48px_1xb32-{v}_isic2018-cv.py':
+       'decoupled' for v in ('ce-crt-2e', 'ce-lws-2e', 'ce-taunorm-0e',
+                             'ce-wb-maxnorm-2e')},
 }
 
 

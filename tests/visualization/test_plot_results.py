@@ -85,6 +85,7 @@ def test_tool_writes_every_figure_and_skips_unfinished_runs(plotted):
         out / 'confusion' / f'{LMF_STEM}.png',
         out / 'reliability' / f'{CE_STEM}.png',
         out / 'reliability' / f'{LMF_STEM}.png',
+        out / 'forest' / f'{DATASET}_{BACKBONE}.png',  # LMF pairs with CE
     ]
     for path in expected:
         assert_png(path)
