@@ -90,7 +90,7 @@ setup(
     extras_require={
         # ODIR-5K organisers' annotation as .xlsx (a .csv export needs nothing)
         'xlsx': ['openpyxl'],
-        'tests': ['pytest', 'scikit-learn', 'openpyxl'],
+        'tests': ['pytest', 'pytest-xdist', 'scikit-learn', 'openpyxl'],
     },
     classifiers=[
         'Programming Language :: Python :: 3',

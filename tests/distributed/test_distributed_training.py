@@ -29,6 +29,9 @@ from .launch import run_ranks
 WORKER = Path(__file__).with_name('dist_train_worker.py')
 WORLD_SIZE = 2
 BETA = 0.9999  # DeferredReweightingHook's default
+#: The tests compare against runs of two gloo processes: they run with the
+#: full suite, not with -m 'not slow'.
+pytestmark = pytest.mark.slow
 
 
 def make_data(root):

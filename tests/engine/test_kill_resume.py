@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -25,6 +26,7 @@ def train(cfg):
     return runner
 
 
+@pytest.mark.slow  # a training subprocess killed with SIGKILL
 def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path):
     data_root = make_image_folder(tmp_path / 'data')
     killed = tmp_path / 'killed'

@@ -531,6 +531,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # two gloo processes
 def test_real_gloo_two_processes(tmp_path):
     """Two real processes (gloo, CPU) through mmengine's collect_results."""
     scores, target = random_case(5, 5, n=41)  # odd: rank 1 padded to 21
