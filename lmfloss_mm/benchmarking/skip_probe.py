@@ -36,7 +36,7 @@ def _skips(mark) -> bool:
     return any(bool(c) for c in conditions if not isinstance(c, str))
 
 
-def pytest_collection_modifyitems(session, config, items):
+def pytest_collection_modifyitems(config, items):
     out = os.environ.get('LMFLOSS_MM_SKIP_PROBE_OUT')
     if not out:
         return

@@ -13,9 +13,9 @@ from typing import Optional, Tuple
 #: Where the numbers below come from.
 LMF_PAPER = (
     'Sadi et al., "LMFLOSS: A Hybrid Loss For Imbalanced Medical Image '
-    'Classification", arXiv:2212.12741, results text on ODIR-5K, as quoted '
-    'in issue #4 (the paper\'s tables are not transcribed in this '
-    'repository; check them against the PDF before citing)')
+    'Classification", arXiv:2212.12741, results text on ODIR-5K (the '
+    'paper\'s tables are not transcribed in this repository; check them '
+    'against the PDF before citing)')
 
 
 @dataclass(frozen=True)

@@ -249,12 +249,12 @@ def test_skip_probe_lists_what_skipif_skips(tmp_path, monkeypatch):
         FakeItem('t.py::two', pytest.mark.skipif(False, reason='x'),
                  pytest.mark.skipif(1, reason='x')),
     ]
-    skip_probe.pytest_collection_modifyitems(None, None, items)
+    skip_probe.pytest_collection_modifyitems(None, items)
     assert json.loads(out.read_text()) == [
         't.py::needs_cuda', 't.py::keyword', 't.py::two']
     monkeypatch.delenv('LMFLOSS_MM_SKIP_PROBE_OUT')
     out.unlink()
-    skip_probe.pytest_collection_modifyitems(None, None, items)
+    skip_probe.pytest_collection_modifyitems(None, items)
     assert not out.exists()
 
 
