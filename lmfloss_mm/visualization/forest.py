@@ -2,6 +2,7 @@
 references, and how sure is that (``results.md`` of the cross-validated
 benchmark, ``tools/plot_results.py``)."""
 import math
+import textwrap
 from typing import Mapping, Optional, Sequence
 
 from matplotlib.figure import Figure
@@ -84,8 +85,8 @@ def plot_paired_forest(diffs: Mapping[str, Mapping[str, object]],
     ax.set_xlabel(f'paired difference of {metric} (percentage points)')
     ax.grid(axis='x', alpha=0.3)
     ax.legend(loc='best', fontsize='small')
-    if title:
-        ax.set_title(title, fontsize='medium')
+    if title:  # wrapped: a long title would run off the figure
+        ax.set_title('\n'.join(textwrap.wrap(title, 70)), fontsize='medium')
     return fig
 
 
