@@ -20,7 +20,7 @@ import os.path as osp
 import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from lmfloss_mm.grid.stages import first_stages_first
+from lmfloss_mm.grid.stages import with_sources
 from lmfloss_mm.results.labels import PAPER_LOSSES, parse_config_name
 from lmfloss_mm.results.record import RunRecord
 
@@ -117,21 +117,10 @@ def order_methods(methods: Sequence[str],
     """
     if len(set(methods)) != len(methods):
         raise ValueError(f'methods listed more than once: {list(methods)}')
-    sources: Dict[str, str] = {}
-    known, pending = list(methods), list(methods)
-    added: List[str] = []
-    while pending:
-        method = pending.pop(0)
-        source = POST_HOC[method].source if method in POST_HOC else \
-            first_stage(method)
-        if source is None:
-            continue
-        sources[method] = source
-        if source not in known:
-            known.append(source)
-            pending.append(source)
-            added.append(source)
-    return first_stages_first(known, sources), sources, added
+    ordered, sources, added = with_sources(
+        methods, lambda method: POST_HOC[method].source
+        if method in POST_HOC else first_stage(method))
+    return ordered, sources, [source for source, _ in added]
 
 
 def post_hoc_record(source: RunRecord, method: str, path: str,

@@ -14,8 +14,9 @@ may come from a ``_base_`` file.
   from (``load_from``), or :class:`FirstStageMissing` naming the
   first-stage run.
 """
+import operator
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from lmfloss_mm.runner.train_test import load_config
 from lmfloss_mm.runner.work_dir import best_checkpoint, save_best_key
@@ -23,8 +24,8 @@ from .layout import DONE, RECORD_FILE, run_state
 from .spec import RunSpec
 
 __all__ = ['SECOND_STAGE_HOOK', 'FirstStageMissing', 'first_stage_of',
-           'chain_stages', 'first_stages_first', 'first_stage_checkpoint',
-           'planned_load_from']
+           'chain_stages', 'with_sources', 'first_stages_first',
+           'first_stage_checkpoint', 'planned_load_from']
 
 #: ``type`` of the hook that marks a second-stage config.
 SECOND_STAGE_HOOK = 'SecondStageHook'
@@ -127,26 +128,50 @@ def chain_stages(configs: Sequence[str]
             ``SecondStageHook`` is malformed.
         FileNotFoundError: A ``first_stage`` does not exist.
     """
-    first_stages: Dict[str, str] = {}
-    added: List[Tuple[str, str]] = []
-    pending, known = list(configs), list(configs)
-    while pending:
-        config = pending.pop(0)
+    def first_stage(config: str) -> Optional[str]:
         try:
             cfg = load_config(config)
         except Exception:  # unreadable: its run reports the config's error
+            return None
+        return _first_stage_in(cfg, config)
+
+    return with_sources(configs, first_stage, same=_same_file)
+
+
+def with_sources(items: Sequence[str],
+                 source_of: Callable[[str], Optional[str]],
+                 same: Callable[[str, str], bool] = operator.eq
+                 ) -> Tuple[List[str], Dict[str, str], List[Tuple[str, str]]]:
+    """``items`` with every source they need (transitively), each source
+    before its first dependant (:func:`first_stages_first`).
+
+    Args:
+        items (Sequence[str]): The requested items (configs, methods).
+        source_of (callable): Item -> the item it starts from, or None.
+        same (callable): Whether two names denote the same item (a source
+            already listed under another name is not added again).
+
+    Returns:
+        tuple: ``(items, sources, added)``: the ordered items; ``{item: its
+        source}`` (names as in the returned list); ``[(added source, the
+        item that needs it)]``.
+    """
+    sources: Dict[str, str] = {}
+    added: List[Tuple[str, str]] = []
+    pending, known = list(items), list(items)
+    while pending:
+        item = pending.pop(0)
+        source = source_of(item)
+        if source is None:
             continue
-        first = _first_stage_in(cfg, config)
-        if first is None:
-            continue
-        listed = next((c for c in known if _same_file(c, first)), None)
+        listed = next((k for k in known if same(k, source)), None)
         if listed is None:
-            listed = first
-            known.append(first)
-            pending.append(first)
-            added.append((first, config))
-        first_stages[config] = listed
-    return first_stages_first(known, first_stages), first_stages, added
+            listed = source
+            known.append(source)
+            pending.append(source)
+            added.append((source, item))
+        sources[item] = listed
+    return first_stages_first(known, sources), sources, added
 
 
 def first_stages_first(items: Sequence[str],
