@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmfloss_mm.models.losses import LDAMLoss, LMFLoss, SoftmaxFocalLoss
+from lmfloss_mm.models.losses import (LDAMLoss, LMFLoss, SoftmaxFocalLoss,
+                                      WeightedCrossEntropyLoss)
 from lmfloss_mm.models.losses.margin_focal_nll import margin_focal_nll
 
 S = 30.0
@@ -173,44 +174,68 @@ def lmf_formula(z, q, counts, w, ldam_weight=1.5, focal_weight=1.0,
     return (ldam_weight * ldam / (q @ w).mean() + focal_weight * focal)
 
 
+#: 7 classes take the stacked few-class path, 40 the per-term many-class
+#: path of the fused kernel
+COUNTS = {7: COUNTS_7, 40: [1000 - 24 * j for j in range(40)]}
+
 LOSSES = {
-    # name: (builder, per-sample formula (z, q, w))
-    'lmf': (lambda w: LMFLoss(COUNTS_7, class_weight=w),
-            lambda z, q, w: lmf_formula(z, q, COUNTS_7, w)),
-    'ldam': (lambda w: LDAMLoss(COUNTS_7, class_weight=w),
-             lambda z, q, w: lmf_formula(z, q, COUNTS_7, w, 1.0, 0.0)),
-    'focal': (lambda w: SoftmaxFocalLoss(1.5, class_weight=w,
-                                         cls_num_list=COUNTS_7),
-              lambda z, q, w: lmf_formula(z, q, COUNTS_7, w, 0.0, 1.0)),
+    # name: (builder (w, counts), per-sample formula (z, q, w, counts))
+    'lmf': (lambda w, n: LMFLoss(n, class_weight=w),
+            lambda z, q, w, n: lmf_formula(z, q, n, w)),
+    'ldam': (lambda w, n: LDAMLoss(n, class_weight=w),
+             lambda z, q, w, n: lmf_formula(z, q, n, w, 1.0, 0.0)),
+    'focal': (lambda w, n: SoftmaxFocalLoss(1.5, class_weight=w,
+                                            cls_num_list=n),
+              lambda z, q, w, n: lmf_formula(z, q, n, w, 0.0, 1.0)),
+    # weighted cross-entropy, normalised (PyTorch's weighted mean)
+    'weighted_ce': (
+        lambda w, n: WeightedCrossEntropyLoss(class_weight=w, cls_num_list=n),
+        lambda z, q, w, n: lmf_formula(z, q, n, w, 0.0, 1.0, gamma=0.0) /
+        (q @ w).mean()),
 }
 CLASS_WEIGHTS = {
     'none': None,
     'margins': 'margins',
-    'list': [0.2, 0.5, 1.0, 1.0, 2.0, 3.0, 4.0],
+    'list': 'list',
 }
 
 
-def class_weight_tensor(spec):
+def class_weight_spec(name, num_classes):
+    """The loss argument: None, 'margins', or a list of C floats."""
+    if name == 'list':
+        return [0.2 + 0.1 * j for j in range(num_classes)]
+    return CLASS_WEIGHTS[name]
+
+
+def class_weight_tensor(spec, counts):
     if spec is None:
-        return torch.ones(7, dtype=torch.float64)
+        return torch.ones(len(counts), dtype=torch.float64)
     if spec == 'margins':
-        return margins(COUNTS_7)
-    return torch.tensor(spec, dtype=torch.float64)
+        return margins(counts)
+    return torch.tensor(spec, dtype=torch.float32).double()
 
 
+@pytest.mark.parametrize('num_classes', list(COUNTS))
 @pytest.mark.parametrize('weight_name', list(CLASS_WEIGHTS))
 @pytest.mark.parametrize('loss_name', list(LOSSES))
-def test_losses_equal_the_formulas(loss_name, weight_name):
+def test_losses_equal_the_formulas(loss_name, weight_name, num_classes):
     """Hard and soft targets; reductions 'none', 'mean' (with and without
-    avg_factor, with sample weights) and 'sum'; values and gradients."""
-    build, formula = LOSSES[loss_name]
-    spec = CLASS_WEIGHTS[weight_name]
-    loss, w = build(spec), class_weight_tensor(spec)
+    avg_factor, with sample weights) and 'sum'; values and gradients; both
+    paths of the fused kernel (few and many classes)."""
+    build, loss_formula = LOSSES[loss_name]
+    counts = COUNTS[num_classes]
+    spec = class_weight_spec(weight_name, num_classes)
+    loss, w = build(spec, counts), class_weight_tensor(spec, counts)
+
+    def formula(z, q, w):
+        return loss_formula(z, q, w, counts)
+
     g = torch.Generator().manual_seed(3)
-    logits = torch.randn(12, 7, generator=g, dtype=torch.float64) * 3
-    labels = torch.randint(0, 7, (12, ), generator=g)
-    soft = torch.softmax(torch.randn(12, 7, generator=g, dtype=torch.float64)
-                         * 3, dim=1)
+    logits = torch.randn(12, num_classes, generator=g,
+                         dtype=torch.float64) * 3
+    labels = torch.randint(0, num_classes, (12, ), generator=g)
+    soft = torch.softmax(torch.randn(12, num_classes, generator=g,
+                                     dtype=torch.float64) * 3, dim=1)
     sample_weight = torch.rand(12, generator=g, dtype=torch.float64)
     reductions = [
         (dict(reduction_override='none'), lambda v: v),
@@ -220,7 +245,7 @@ def test_losses_equal_the_formulas(loss_name, weight_name):
          lambda v: (v * sample_weight).sum() / 12),
         (dict(reduction_override='sum'), lambda v: v.sum()),
     ]
-    for target, q in ((labels, F.one_hot(labels, 7).double()),
+    for target, q in ((labels, F.one_hot(labels, num_classes).double()),
                       (soft, soft)):
         for kwargs, reduce in reductions:
             upstream = torch.randn(12 if kwargs.get(

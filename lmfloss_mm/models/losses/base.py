@@ -1,13 +1,14 @@
 """Base classes of the losses: MMPretrain's loss contract
 (:class:`MMPretrainLoss`) and the losses that depend on training class
 counts (:class:`ClassCountsLoss`)."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
+from .class_term_table import ClassTermTable, TermSpec
 from .utils import (CLASS_WEIGHT_SCHEMES, autocast_disabled,
-                    check_class_counts, check_reduction,
+                    check_class_counts, check_label_range, check_reduction,
                     class_weights_from_counts, float32_logits,
                     normalize_by_class_weight, prepare_target, reduce_loss,
                     total_scale)
@@ -71,9 +72,11 @@ class ClassCountsLoss(MMPretrainLoss):
     """A single-label classification loss with class counts and class
     weights.
 
-    Subclasses implement :meth:`per_sample_loss`; this class implements
-    MMPretrain's loss contract around it (:class:`MMPretrainLoss`), with
-    hard ``(N,)`` and soft ``(N, C)`` targets and ``(N,)`` sample weights.
+    Subclasses implement :meth:`per_sample_loss` and, when the loss is a
+    weighted sum of margin and focal terms, :meth:`hard_label_specs` (the
+    fused hard-label path); this class implements MMPretrain's loss contract
+    around them (:class:`MMPretrainLoss`), with hard ``(N,)`` and soft
+    ``(N, C)`` targets and ``(N,)`` sample weights.
 
     Class counts are given in the config or are ``'auto'``: then
     :class:`lmfloss_mm.engine.SetClassCountsHook` calls
@@ -104,6 +107,8 @@ class ClassCountsLoss(MMPretrainLoss):
                  loss_weight: float):
         super().__init__(reduction, loss_weight)
         self.normalize_class_weight = normalize_class_weight
+        self._fused_hard_labels = (type(self).hard_label_specs
+                                   is not ClassCountsLoss.hard_label_specs)
         self._init_class_counts(cls_num_list, class_weight)
 
     # -- class counts ----------------------------------------------------
@@ -212,21 +217,25 @@ class ClassCountsLoss(MMPretrainLoss):
         """Recompute buffers derived from the counts (subclasses)."""
 
     def _check_ready(self, num_classes: int) -> None:
-        name = type(self).__name__
-        if self.class_counts is None and (
+        # buffers are read from _buffers: nn.Module.__getattr__ is the slow
+        # path, and this runs every step
+        buffers = self._buffers
+        if buffers['class_counts'] is None and (
                 self.auto_class_counts or self.requires_class_counts):
             raise RuntimeError(
-                f"{name} was built with cls_num_list='auto' but no class "
-                "counts were set. Add dict(type='SetClassCountsHook') to "
-                "custom_hooks (lmfloss_mm's configs do), or give "
-                'cls_num_list=[n_0, n_1, ...] explicitly.')
+                f"{type(self).__name__} was built with cls_num_list='auto' "
+                'but no class counts were set. Add '
+                "dict(type='SetClassCountsHook') to custom_hooks (lmfloss_mm's"
+                " configs do), or give cls_num_list=[n_0, n_1, ...] "
+                'explicitly.')
         for buffer in ('class_counts', 'class_weight'):
-            value = getattr(self, buffer)
+            value = buffers[buffer]
             if value is not None and value.numel() != num_classes:
                 raise ValueError(
-                    f'{name}: {buffer} has {value.numel()} entries but '
-                    f'cls_score has {num_classes} classes. The counts must '
-                    "come from the same dataset as the head's num_classes.")
+                    f'{type(self).__name__}: {buffer} has {value.numel()} '
+                    f'entries but cls_score has {num_classes} classes. The '
+                    'counts must come from the same dataset as the head\'s '
+                    'num_classes.')
 
     def class_weight_like(self, logits: torch.Tensor
                           ) -> Optional[torch.Tensor]:
@@ -245,34 +254,68 @@ class ClassCountsLoss(MMPretrainLoss):
                                          class_weight.to(loss))
 
     # -- loss --------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        if not name.startswith('_'):
+            # a hyper-parameter or buffer was set: the fused path's table
+            # (built from hard_label_specs) is rebuilt at the next call
+            self.__dict__.pop('_term_table', None)
+
+    def hard_label_specs(self) -> Optional[Tuple[TermSpec, ...]]:
+        """The terms of the fused hard-label path (:class:`TermSpec`: the
+        loss is their weighted sum, computed by
+        :class:`~.margin_focal_nll.MarginFocalNLL`), or None: hard labels
+        go through :meth:`per_sample_loss` (the default)."""
+        return None
+
+    def hard_label_loss(self, logits: torch.Tensor, target: torch.Tensor,
+                        scale: float = 1.0,
+                        total: bool = False) -> torch.Tensor:
+        """The loss of ``(N,)`` class indices in one fused call (per-class
+        constants from a cached :class:`ClassTermTable`), multiplied by
+        ``scale``; the sum when ``total``."""
+        buffers = self._buffers  # not nn.Module.__getattr__: every step
+        margins, class_weight = buffers.get('margins'), buffers['class_weight']
+        table = self.__dict__.get('_term_table')
+        if table is None or not table.is_valid(margins, class_weight, logits):
+            table = self._term_table = ClassTermTable(
+                self.hard_label_specs(), margins, class_weight, logits)
+        try:
+            return table(logits, target, scale, total)
+        except IndexError:  # from index_select: say which labels and why
+            check_label_range(target, logits.size(1), type(self).__name__)
+            raise
+
     def per_sample_loss(self, logits: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` losses before reduction (subclasses)."""
+        """``(N,)`` losses before reduction of the targets the fused path
+        does not take: soft targets, and every target of a loss without
+        :meth:`hard_label_specs` (subclasses)."""
         raise NotImplementedError
 
     def reduced_loss(self, logits: torch.Tensor, label: torch.Tensor,
                      weight: Optional[torch.Tensor], reduction: str,
                      avg_factor: Optional[float]) -> torch.Tensor:
-        """Per-sample losses (:meth:`per_sample_loss`) reduced with the
-        ``(N,)`` sample weights.  ``label``: ``(N,)`` class indices or
-        ``(N, C)`` soft targets whose rows sum to 1 (``ValueError``
-        otherwise)."""
-        self._check_ready(logits.size(1))
-        target = prepare_target(label, logits, type(self).__name__,
-                                rows_sum_to_one=True)
-        scale = None if weight is not None else total_scale(
-            reduction, avg_factor, target)
-        if scale is not None:
-            loss = self.hard_label_total(logits, target, scale)
-            if loss is not None:
-                return loss
-        loss = self.per_sample_loss(logits, target)
-        return reduce_loss(loss, weight, reduction, avg_factor)
+        """Per-sample losses reduced with the ``(N,)`` sample weights.
+        ``label``: ``(N,)`` class indices or ``(N, C)`` soft targets whose
+        rows sum to 1 (``ValueError`` otherwise).
 
-    def hard_label_total(self, logits: torch.Tensor, target: torch.Tensor,
-                         scale: float) -> Optional[torch.Tensor]:
-        """``scale * sum_i l_i`` for ``(N,)`` class indices in one fused
-        call, which saves the reduction's operators on small batches, or
-        None when the loss has no such path (the default: the per-sample
-        losses are reduced)."""
-        return None
+        Hard labels of a loss with :meth:`hard_label_specs` take the fused
+        path, with a ``'mean'`` or ``'sum'`` reduction without sample weights
+        folded into it (:func:`~.utils.total_scale`); on the CPU their range
+        is checked by the fused path's ``index_select`` (no separate check,
+        a device-to-host read)."""
+        self._check_ready(logits.size(1))
+        fused = self._fused_hard_labels
+        target = prepare_target(
+            label, logits, type(self).__name__, rows_sum_to_one=True,
+            check_range=not (fused and logits.device.type == 'cpu'))
+        if fused and target.dim() == 1:
+            scale = None if weight is not None else total_scale(
+                reduction, avg_factor, target)
+            if scale is not None:
+                return self.hard_label_loss(logits, target, scale, total=True)
+            loss = self.hard_label_loss(logits, target)
+        else:
+            loss = self.per_sample_loss(logits, target)
+        return reduce_loss(loss, weight, reduction, avg_factor)

@@ -1,11 +1,12 @@
 """Class-weighted cross-entropy and the class-balanced (effective number)
 loss."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmpretrain.registry import MODELS
 
 from .base import ClassCountsLoss
+from .class_term_table import TermSpec
 from .softmax_focal_loss import softmax_focal_loss
 from .utils import DEFAULT_CB_BETA
 
@@ -30,6 +31,10 @@ class _WeightedSoftmaxLoss(ClassCountsLoss):
 
     def _scheme_kwargs(self) -> dict:
         return dict(beta=self.beta)
+
+    def hard_label_specs(self) -> Tuple[TermSpec, ...]:
+        return (TermSpec(1.0, self.gamma, 1.0, False,
+                         self.normalize_class_weight), )
 
     def per_sample_loss(self, logits: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,12 @@
 """Label-distribution-aware margin (LDAM) loss."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .base import ClassCountsLoss
+from .class_term_table import TermSpec
 from .margin_focal_nll import margin_focal_nll
 from .utils import (OFFICIAL_MAX_M, ldam_margins, sample_coefficient,
                     soft_target_nll)
@@ -117,6 +118,10 @@ class LDAMLoss(ClassCountsLoss):
         loss = ldam_loss(logits, target, self.margins.to(logits), self.s,
                          self.class_weight_like(logits))
         return self.normalized(loss, target, self.normalize_class_weight)
+
+    def hard_label_specs(self) -> Tuple[TermSpec, ...]:
+        return (TermSpec(self.s, 0.0, 1.0, True,
+                         self.normalize_class_weight), )
 
     def per_sample_loss(self, logits: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:

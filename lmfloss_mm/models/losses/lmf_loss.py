@@ -1,13 +1,13 @@
 """Large-margin-aware focal (LMF) loss."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmpretrain.registry import MODELS
 
 from .ldam_loss import LDAMLoss
-from .margin_focal_nll import margin_focal_nll
+from .class_term_table import TermSpec
 from .softmax_focal_loss import softmax_focal_loss
-from .utils import OFFICIAL_MAX_M, scaled_weights, target_class_weight
+from .utils import OFFICIAL_MAX_M
 
 
 @MODELS.register_module()
@@ -87,31 +87,14 @@ class LMFLoss(LDAMLoss):
         self.gamma = float(gamma)
         self.focal_normalize_class_weight = focal_normalize_class_weight
 
-    def hard_label_loss(self, logits: torch.Tensor, target: torch.Tensor,
-                        scale: float = 1.0,
-                        total: bool = False) -> torch.Tensor:
-        """Both terms for ``(N,)`` class indices in one fused call,
-        multiplied by ``scale``; their sum when ``total``."""
-        margin = self.margins.to(logits).index_select(0, target)
-        class_weight = self.class_weight_like(logits)
-        omega = logits.new_ones(target.size(0)) if class_weight is None \
-            else target_class_weight(target, class_weight)
-        return margin_focal_nll(
-            logits, target, margin, self.s, self.gamma,
-            ldam_coef=scaled_weights(omega, self.ldam_weight * scale,
-                                     self.normalize_class_weight),
-            focal_coef=scaled_weights(omega, self.focal_weight * scale,
-                                      self.focal_normalize_class_weight),
-            total=total)
-
-    def hard_label_total(self, logits: torch.Tensor, target: torch.Tensor,
-                         scale: float) -> torch.Tensor:
-        return self.hard_label_loss(logits, target, scale, total=True)
+    def hard_label_specs(self) -> Tuple[TermSpec, ...]:
+        return (TermSpec(self.s, 0.0, self.ldam_weight, True,
+                         self.normalize_class_weight),
+                TermSpec(1.0, self.gamma, self.focal_weight, False,
+                         self.focal_normalize_class_weight))
 
     def per_sample_loss(self, logits: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:
-        if target.dim() == 1:
-            return self.hard_label_loss(logits, target)
         loss = self.ldam_weight * self.ldam_term(logits, target)
         focal = softmax_focal_loss(logits, target, self.gamma,
                                    self.class_weight_like(logits))

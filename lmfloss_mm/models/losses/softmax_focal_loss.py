@@ -1,11 +1,12 @@
 """Multi-class (softmax) focal loss."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .base import ClassCountsLoss
+from .class_term_table import TermSpec
 from .margin_focal_nll import margin_focal_nll
 from .utils import focusing_weight, sample_coefficient, soft_target_nll
 
@@ -108,6 +109,10 @@ class SoftmaxFocalLoss(ClassCountsLoss):
         super().__init__(cls_num_list, class_weight, normalize_class_weight,
                          reduction, loss_weight)
         self.gamma = float(gamma)
+
+    def hard_label_specs(self) -> Tuple[TermSpec, ...]:
+        return (TermSpec(1.0, self.gamma, 1.0, False,
+                         self.normalize_class_weight), )
 
     def per_sample_loss(self, logits: torch.Tensor,
                         target: torch.Tensor) -> torch.Tensor:

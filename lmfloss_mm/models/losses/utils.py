@@ -163,7 +163,8 @@ def soft_target_sum_tolerance(dtype: torch.dtype) -> float:
 
 def prepare_target(label: torch.Tensor, logits: torch.Tensor,
                    owner: str = 'loss',
-                   rows_sum_to_one: bool = False) -> torch.Tensor:
+                   rows_sum_to_one: bool = False,
+                   check_range: bool = True) -> torch.Tensor:
     """Check a hard or soft target against ``(N, C)`` logits.
 
     Args:
@@ -175,6 +176,11 @@ def prepare_target(label: torch.Tensor, logits: torch.Tensor,
             probability distribution (sum 1 within
             :func:`soft_target_sum_tolerance`), as softmax losses do;
             multi-label losses leave it False.
+        check_range (bool): check that class indices are in ``[0, C)``
+            (:func:`check_label_range`). A loss whose every hard-label path
+            gathers per-class values with ``index_select`` on the CPU, which
+            refuses out-of-range indices itself, may skip it there and call
+            :func:`check_label_range` when that raises ``IndexError``.
 
     Returns:
         Tensor: ``(N,)`` int64 class indices, or ``(N, C)`` soft targets in
@@ -184,20 +190,19 @@ def prepare_target(label: torch.Tensor, logits: torch.Tensor,
     if label.size(0) != logits.size(0):
         raise ValueError(f'{owner}: {label.size(0)} targets for '
                          f'{logits.size(0)} rows of cls_score')
+    if label.dtype is torch.int64 and label.dim() == 1:  # the common case
+        if check_range:
+            check_label_range(label, num_classes, owner)
+        return label
     if label.dim() == 2 and label.size(1) == 1 and not label.is_floating_point():
         label = label.squeeze(1)
     if label.dim() == 1:
         if label.is_floating_point() or label.dtype == torch.bool:
             raise ValueError(f'{owner}: hard labels must be integer class '
                              f'indices, got dtype {label.dtype}')
-        low, high = torch.aminmax(label) if label.numel() else (0, 0)
-        if int(low) < 0 or int(high) >= num_classes:
-            bad = label[(label < 0) | (label >= num_classes)].unique()
-            raise ValueError(
-                f'{owner}: labels {bad.tolist()} are out of range for '
-                f'{num_classes} classes (valid: 0..{num_classes - 1}). Check '
-                "the dataset's classes and the head's num_classes.")
-        return label.long()
+        if check_range:
+            check_label_range(label, num_classes, owner)
+        return label if label.dtype == torch.int64 else label.long()
     if label.dim() == 2 and label.size(1) == num_classes:
         given_dtype = label.dtype if label.is_floating_point() else \
             torch.float32
@@ -211,6 +216,19 @@ def prepare_target(label: torch.Tensor, logits: torch.Tensor,
     raise ValueError(f'{owner}: target must be (N,) class indices or (N, '
                      f'{num_classes}) soft targets, got shape '
                      f'{tuple(label.shape)}')
+
+
+def check_label_range(label: torch.Tensor, num_classes: int,
+                      owner: str = 'loss') -> None:
+    """Raise ``ValueError`` naming the ``(N,)`` class indices outside
+    ``[0, num_classes)``."""
+    low, high = torch.aminmax(label) if label.numel() else (0, 0)
+    if int(low) < 0 or int(high) >= num_classes:
+        bad = label[(label < 0) | (label >= num_classes)].unique()
+        raise ValueError(
+            f'{owner}: labels {bad.tolist()} are out of range for '
+            f'{num_classes} classes (valid: 0..{num_classes - 1}). Check '
+            "the dataset's classes and the head's num_classes.")
 
 
 def check_soft_target_rows(target: torch.Tensor, tolerance: float,
@@ -355,7 +373,7 @@ def float32_logits(cls_score: torch.Tensor) -> torch.Tensor:
     if cls_score.dim() != 2:
         raise ValueError('cls_score must be (N, C) logits, got shape '
                          f'{tuple(cls_score.shape)}')
-    if cls_score.dtype == torch.float64:
+    if cls_score.dtype in (torch.float32, torch.float64):
         return cls_score
     return cls_score.float()
 
@@ -366,13 +384,17 @@ def autocast_disabled(tensor: torch.Tensor):
     device_type = tensor.device.type
     if torch.is_autocast_enabled(device_type):
         return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
+    return _NO_CONTEXT
+
+
+#: A reusable no-op context (:func:`autocast_disabled` runs every step).
+_NO_CONTEXT = contextlib.nullcontext()
 
 
 __all__ = [
     'check_class_counts', 'ldam_margins', 'class_weights_from_counts',
     'effective_number_weights',
-    'prepare_target', 'check_soft_target_rows', 'soft_target_sum_tolerance',
+    'prepare_target', 'check_label_range', 'check_soft_target_rows', 'soft_target_sum_tolerance',
     'SOFT_TARGET_SUM_TOL', 'target_class_weight',
     'normalize_by_class_weight', 'sample_coefficient', 'scaled_weights',
     'total_scale', 'soft_target_nll',
