@@ -32,11 +32,11 @@ class ClassTermTable:
     A sample's target-logit shifts ``-s_t Delta_y`` and class weight
     ``w_y`` depend only on its class, so they live in one ``(C, 2, T, 1)``
     table and a batch needs one ``index_select`` for both; the terms'
-    weights times a reduction's scale are cached per scale. Valid while the
-    specs, the margin and class-weight tensors (by identity and in-place
-    version) and the logits' dtype, device and number of classes are the
-    same (:meth:`is_valid` checks all but the specs, which the owning loss
-    checks).
+    weights times a reduction's scale are cached per scale and batch size.
+    Valid while the specs, the margin and class-weight tensors (by identity
+    and in-place version) and the logits' dtype, device and number of
+    classes are the same (:meth:`is_valid` checks all but the specs: the
+    owning loss drops its table whenever one of its attributes is set).
 
     Args:
         specs (tuple[TermSpec]): the terms.
