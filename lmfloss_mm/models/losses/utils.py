@@ -293,14 +293,7 @@ def sample_coefficient(logits: torch.Tensor, target: torch.Tensor,
     """
     if class_weight is None:
         return logits.new_full((target.size(0), ), scale)
-    return scaled_weights(target_class_weight(target, class_weight), scale,
-                          normalize)
-
-
-def scaled_weights(omega: torch.Tensor, scale: float = 1.0,
-                   normalize: bool = False) -> torch.Tensor:
-    """``scale * omega``, with ``omega`` divided by its batch mean first
-    when ``normalize`` (see :func:`sample_coefficient`)."""
+    omega = target_class_weight(target, class_weight)
     if normalize:
         return omega * (scale / omega.mean().clamp_min(1e-12))
     return omega if scale == 1 else omega * scale
@@ -396,7 +389,7 @@ __all__ = [
     'effective_number_weights',
     'prepare_target', 'check_label_range', 'check_soft_target_rows', 'soft_target_sum_tolerance',
     'SOFT_TARGET_SUM_TOL', 'target_class_weight',
-    'normalize_by_class_weight', 'sample_coefficient', 'scaled_weights',
+    'normalize_by_class_weight', 'sample_coefficient',
     'total_scale', 'soft_target_nll',
     'reduce_loss', 'check_reduction', 'float32_logits', 'autocast_disabled',
     'one_minus_p', 'focusing_weight'
