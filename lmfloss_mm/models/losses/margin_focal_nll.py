@@ -209,8 +209,9 @@ class MarginFocalNLL(torch.autograd.Function):
     form ``slope * (softmax - e_y)``, so for an upstream gradient ``g`` the
     backward pass returns ``g * sum_t c_t s_t (-f_t') (p_t - e_y)``.
 
-    The forward pass computes the ``T`` softmaxes in one call and, when the
-    logits need a gradient, combines the terms into the gradient for
+    The forward pass computes the ``T`` softmaxes in one call (one call per
+    term from :data:`_MANY_CLASSES` classes on) and, when the logits need a
+    gradient, combines the terms into the gradient for
     ``g = 1`` (one ``(N, C)`` tensor is kept, nothing else of that size);
     the backward pass is one multiplication by ``g``. The backward pass is
     not itself differentiable: a double backward raises ``RuntimeError``
@@ -223,8 +224,7 @@ class MarginFocalNLL(torch.autograd.Function):
         shift (Tensor, optional): ``(N, T, 1)`` target-logit shifts ``m_t``
             (after scaling); None for none.
         minus_coef (Tensor): ``(N, T, 1)`` coefficients ``-c_t``, negated
-            (saves a negation per call), or anything that broadcasts to
-            ``(N, T, 1)``, such as ``(1, T, 1)``.
+            (saves a negation per call).
         terms (LossTerms): the terms' constants, from :func:`loss_terms`.
         total (bool): return the sum of the ``(N,)`` losses (a reduction
             folded into the coefficients, see :func:`~.utils.total_scale`:
